@@ -1,0 +1,21 @@
+//! # dungeongate
+//!
+//! # Layout
+//!
+//! - `config`: the YAML configuration, validated into typed settings; env overrides.
+//! - `ssh`: the SSH protocol as a sans-io state machine (no sockets, clocks or files).
+//! - `auth`: the LMDB account store, argon2id passwords, authorised keys.
+//! - `usercli`: `dungeongate user …`, the operator's account commands.
+//! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
+//! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
+//! - `minigame`: a small built-in game, so a fresh machine has something to play.
+//!
+//! `unsafe` is confined to `pty` (ioctls, fork-time setup) and the LMDB open in `auth`;
+//! `ssh` and `lobby` forbid it.
+
+pub mod auth;
+pub mod lobby;
+pub mod minigame;
+pub mod pty;
+pub mod ssh;
+pub mod usercli;

@@ -1,0 +1,644 @@
+//! The lobby: the terminal menus a player sees after SSH login, as a sans-io state machine.
+//!
+//! Input bytes go in ([`Lobby::handle_input`]), screen bytes ([`Lobby::poll_output`]) and
+//! requests ([`Lobby::poll_action`]) come out; the server answers requests later through the
+//! `handle_*_result` methods. No I/O, no clock, no async. Conventions follow dgamelaunch (see
+//! SPEC §1): an anonymous menu (`l` log in, `r` register, `q` quit) and a logged-in menu (one
+//! key per game, `c` change password, `e` change e-mail, `a` admin for admins, `q` quit),
+//! under an operator banner.
+//!
+//! Rules the caller can rely on:
+//! - **One request at a time.** After an action other than `Quit` is polled, the lobby shows a
+//!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
+//!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
+//!   keys pressed while a password is being checked must not land in the next menu.
+//! - **Screens** are drawn for the current size; below 80x24 a "terminal too small" screen is
+//!   shown instead, where only `q`/Ctrl-D (in a menu) and Ctrl-C/Escape (in a prompt) work.
+//!   Every resize redraws. While a game runs the lobby draws nothing.
+//! - **Escape**: a lone ESC byte might begin an arrow key's sequence, so it is decided by the
+//!   next byte, or by [`Lobby::handle_input_idle`], which the caller should call when input
+//!   has paused (e.g. 50 ms after the last byte). Without that call, Escape acts on the next key.
+//! - **Passwords** are never echoed, never kept outside zeroized buffers, and never shown by
+//!   `Debug`.
+
+mod banner;
+mod form;
+mod input;
+mod line_edit;
+mod menu;
+mod screen;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use self::form::{FlowKind, Form, FormStep};
+use self::input::{Key, KeyDecoder};
+use self::menu::Choice;
+use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
+
+/// A game the logged-in menu offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameEntry {
+    /// The configuration's id, sent back in [`LobbyAction::Play`].
+    pub id: String,
+    /// What the menu shows (`NetHack 3.6`).
+    pub name: String,
+    /// The menu key, assigned by the caller (`p` for the first game). `c`, `e`, `q` and, for
+    /// admins, `a` are taken by the lobby itself and win over a game with the same key.
+    pub key: char,
+    /// False when the game's command is missing: shown "(unavailable)" and refused.
+    pub available: bool,
+}
+
+/// What the server tells the lobby about itself; may change at any time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LobbyContext {
+    /// `$SERVERID` in the banner.
+    pub server_id: String,
+    /// The banner template (see the `banner` module for variables and colour).
+    pub banner: String,
+    /// The games of the logged-in menu, in menu order.
+    pub games: Vec<GameEntry>,
+    /// `$PLAYERS` in the banner.
+    pub players: usize,
+    /// `$WATCHERS` in the banner.
+    pub watchers: usize,
+    /// `$DATE` in the banner, formatted by the caller (the lobby has no clock).
+    pub date: String,
+}
+
+/// The account a session is logged in as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Account name, shown in the menu and as `$USERNAME`.
+    pub name: String,
+    /// Admins see the `a` entry.
+    pub admin: bool,
+}
+
+/// A request from the lobby to the server. `Debug` redacts passwords.
+#[derive(PartialEq, Eq)]
+pub enum LobbyAction {
+    /// The player left; close the session. [`Lobby::is_finished`] is true from now on.
+    Quit,
+    /// Check a name and password; answer with [`Lobby::handle_login_result`].
+    Login {
+        /// Account name as typed (trimmed, printable ASCII).
+        name: String,
+        /// Password as typed.
+        password: Zeroizing<String>,
+    },
+    /// Create an account; answer with [`Lobby::handle_register_result`].
+    Register {
+        /// Wanted account name (trimmed, printable ASCII, not yet validated).
+        name: String,
+        /// Password, typed twice identically.
+        password: Zeroizing<String>,
+        /// E-mail, if one was given (lightly checked: `x@y`).
+        email: Option<String>,
+    },
+    /// Start a game; answer with [`Lobby::handle_game_ended`] or [`Lobby::handle_play_refused`].
+    Play {
+        /// The [`GameEntry::id`] chosen.
+        game_id: String,
+    },
+    /// Change the logged-in user's password; answer with [`Lobby::handle_change_result`].
+    ChangePassword {
+        /// The new password, typed twice identically.
+        new_password: Zeroizing<String>,
+    },
+    /// Change or (with `None`) remove the e-mail; answer with [`Lobby::handle_change_result`].
+    ChangeEmail {
+        /// The new address.
+        email: Option<String>,
+    },
+}
+
+impl fmt::Debug for LobbyAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HIDDEN: &str = "<redacted>";
+        match self {
+            LobbyAction::Quit => f.write_str("Quit"),
+            LobbyAction::Login { name, .. } => f
+                .debug_struct("Login")
+                .field("name", name)
+                .field("password", &HIDDEN)
+                .finish(),
+            LobbyAction::Register { name, email, .. } => f
+                .debug_struct("Register")
+                .field("name", name)
+                .field("password", &HIDDEN)
+                .field("email", email)
+                .finish(),
+            LobbyAction::Play { game_id } => {
+                f.debug_struct("Play").field("game_id", game_id).finish()
+            }
+            LobbyAction::ChangePassword { .. } => f
+                .debug_struct("ChangePassword")
+                .field("new_password", &HIDDEN)
+                .finish(),
+            LobbyAction::ChangeEmail { email } => {
+                f.debug_struct("ChangeEmail").field("email", email).finish()
+            }
+        }
+    }
+}
+
+/// One player's lobby session.
+pub struct Lobby {
+    /// Banner, games and counts, as last given by the caller.
+    ctx: LobbyContext,
+    /// The account logged in, `None` in the anonymous lobby.
+    user: Option<UserInfo>,
+    /// Terminal width in columns.
+    cols: u16,
+    /// Terminal height in rows.
+    rows: u16,
+    /// Which screen is up.
+    mode: Mode,
+    /// The message under the menu (a failed login, "your game was saved").
+    notice: Option<Notice>,
+    /// Turns input bytes into keys across calls.
+    decoder: KeyDecoder,
+    /// Requests not yet polled by the caller.
+    actions: VecDeque<LobbyAction>,
+    /// How much of the screen must be redrawn at the next [`Lobby::poll_output`].
+    dirty: Dirty,
+}
+
+impl fmt::Debug for Lobby {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lobby")
+            .field("user", &self.user)
+            .field("cols", &self.cols)
+            .field("rows", &self.rows)
+            .field("mode", &self.mode.name())
+            .field("pending_actions", &self.actions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lobby {
+    /// A lobby for a `cols`x`rows` terminal: the anonymous menu when `user` is `None`, the
+    /// logged-in one otherwise. The first full screen is queued for [`Lobby::poll_output`].
+    /// A size of 0 (unknown) is taken as 80x24.
+    #[must_use]
+    pub fn new(ctx: LobbyContext, user: Option<UserInfo>, cols: u16, rows: u16) -> Lobby {
+        let mut lobby = Lobby {
+            ctx,
+            user,
+            cols: MIN_COLS,
+            rows: MIN_ROWS,
+            mode: Mode::Menu,
+            notice: None,
+            decoder: KeyDecoder::default(),
+            actions: VecDeque::new(),
+            dirty: Dirty::Full,
+        };
+        lobby.set_size(cols, rows);
+        lobby
+    }
+
+    /// Feeds bytes typed by the player, split anywhere.
+    pub fn handle_input(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if matches!(self.mode, Mode::Finished | Mode::Playing) {
+                return;
+            }
+            for key in self.decoder.push(byte) {
+                self.on_key(key);
+            }
+        }
+    }
+
+    /// Input has paused: a pending lone ESC byte is the Escape key (cancels a prompt).
+    pub fn handle_input_idle(&mut self) {
+        if matches!(self.mode, Mode::Finished | Mode::Playing) {
+            return;
+        }
+        if let Some(key) = self.decoder.flush_idle() {
+            self.on_key(key);
+        }
+    }
+
+    /// The terminal changed size (SSH window-change). Redraws, unless a game is running.
+    pub fn handle_resize(&mut self, cols: u16, rows: u16) {
+        self.set_size(cols, rows);
+        if !matches!(self.mode, Mode::Playing | Mode::Finished) {
+            self.mark(Dirty::Full);
+        }
+    }
+
+    /// New banner, games or counts. When something changed, redraws whatever lobby screen is
+    /// up (menus, prompts and the wait screen all show the banner; a prompt keeps what was
+    /// typed). Nothing is drawn while a game runs.
+    pub fn handle_context(&mut self, ctx: LobbyContext) {
+        if ctx == self.ctx {
+            return;
+        }
+        self.ctx = ctx;
+        if matches!(self.mode, Mode::Menu | Mode::Form(_) | Mode::Waiting(_)) {
+            self.mark(Dirty::Full);
+        }
+    }
+
+    /// The next request for the server, if any. See the module doc: at most one is
+    /// outstanding besides a final `Quit`.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<LobbyAction> {
+        self.actions.pop_front()
+    }
+
+    /// Answer to [`LobbyAction::Login`]: `Ok` shows the logged-in menu, `Err(message)` shows
+    /// the message in the anonymous menu. Ignored unless a login is pending.
+    pub fn handle_login_result(&mut self, r: Result<UserInfo, String>) {
+        if !matches!(self.mode, Mode::Waiting(Pending::Login)) {
+            return;
+        }
+        match r {
+            Ok(user) => {
+                self.user = Some(user);
+                self.back_to_menu(None);
+            }
+            Err(message) => self.back_to_menu(Some(Notice::error(&message))),
+        }
+    }
+
+    /// Answer to [`LobbyAction::Register`]: `Ok` logs in as the new account, `Err(message)`
+    /// shows the message in the anonymous menu. Ignored unless a registration is pending.
+    pub fn handle_register_result(&mut self, r: Result<UserInfo, String>) {
+        if !matches!(self.mode, Mode::Waiting(Pending::Register)) {
+            return;
+        }
+        match r {
+            Ok(user) => {
+                let welcome = format!("Welcome, {}! Your account is ready.", user.name);
+                self.user = Some(user);
+                self.back_to_menu(Some(Notice::info(&welcome)));
+            }
+            Err(message) => self.back_to_menu(Some(Notice::error(&message))),
+        }
+    }
+
+    /// Answer to [`LobbyAction::ChangePassword`] or [`LobbyAction::ChangeEmail`]; back to the
+    /// menu with a confirmation or the error message. Ignored unless a change is pending.
+    pub fn handle_change_result(&mut self, r: Result<(), String>) {
+        let done = match self.mode {
+            Mode::Waiting(Pending::ChangePassword) => "Your password has been changed.",
+            Mode::Waiting(Pending::ChangeEmail { removed: false }) => {
+                "Your e-mail address has been changed."
+            }
+            Mode::Waiting(Pending::ChangeEmail { removed: true }) => {
+                "Your e-mail address has been removed."
+            }
+            _ => return,
+        };
+        match r {
+            Ok(()) => self.back_to_menu(Some(Notice::info(done))),
+            Err(message) => self.back_to_menu(Some(Notice::error(&message))),
+        }
+    }
+
+    /// The game started by [`LobbyAction::Play`] is over: the menu comes back, fully redrawn,
+    /// showing `message` (e.g. "Your game was saved."). Ignored unless a game is running.
+    pub fn handle_game_ended(&mut self, message: String) {
+        if matches!(self.mode, Mode::Playing) {
+            self.decoder.reset();
+            self.back_to_menu(Some(Notice::info(&message)));
+        }
+    }
+
+    /// The server could not start the game: the menu comes back showing `message`.
+    /// Ignored unless a game was requested.
+    pub fn handle_play_refused(&mut self, message: String) {
+        if matches!(self.mode, Mode::Playing) {
+            self.decoder.reset();
+            self.back_to_menu(Some(Notice::error(&message)));
+        }
+    }
+
+    /// Appends the bytes that bring the terminal up to date; appends nothing if nothing changed.
+    pub fn poll_output(&mut self, out: &mut Vec<u8>) {
+        let dirty = std::mem::replace(&mut self.dirty, Dirty::Clean);
+        match dirty {
+            Dirty::Clean => {}
+            Dirty::EditLine => self.frame().render_edit_line(out),
+            Dirty::Full => self.frame().render_full(out),
+        }
+    }
+
+    /// The logged-in account, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<&UserInfo> {
+        self.user.as_ref()
+    }
+
+    /// True once the player quit; the caller should close the session after sending output.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(self.mode, Mode::Finished)
+    }
+}
+
+/// Which screen is up.
+enum Mode {
+    /// The anonymous or logged-in menu (which one depends on `Lobby::user`).
+    Menu,
+    /// A prompt flow in progress.
+    Form(Form),
+    /// A request was sent; waiting for its answer.
+    Waiting(Pending),
+    /// A game has the terminal.
+    Playing,
+    /// The player quit.
+    Finished,
+}
+
+impl Mode {
+    /// A name for `Debug`, without the secrets a form holds.
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Menu => "Menu",
+            Mode::Form(_) => "Form",
+            Mode::Waiting(_) => "Waiting",
+            Mode::Playing => "Playing",
+            Mode::Finished => "Finished",
+        }
+    }
+}
+
+/// The request being waited for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pending {
+    /// [`LobbyAction::Login`].
+    Login,
+    /// [`LobbyAction::Register`].
+    Register,
+    /// [`LobbyAction::ChangePassword`].
+    ChangePassword,
+    /// [`LobbyAction::ChangeEmail`]; `removed` when the address is being removed.
+    ChangeEmail {
+        /// Chooses the confirmation text.
+        removed: bool,
+    },
+}
+
+impl Pending {
+    /// The line shown while waiting.
+    fn text(self) -> &'static str {
+        match self {
+            Pending::Login => "Checking your name and password...",
+            Pending::Register => "Creating your account...",
+            Pending::ChangePassword => "Changing your password...",
+            Pending::ChangeEmail { .. } => "Changing your e-mail address...",
+        }
+    }
+}
+
+/// How much to redraw; ordered so the larger need wins.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Dirty {
+    /// Nothing changed.
+    Clean,
+    /// Only the line being typed.
+    EditLine,
+    /// Everything.
+    Full,
+}
+
+impl Lobby {
+    /// Stores a terminal size, treating 0 as unknown.
+    fn set_size(&mut self, cols: u16, rows: u16) {
+        self.cols = if cols == 0 { MIN_COLS } else { cols };
+        self.rows = if rows == 0 { MIN_ROWS } else { rows };
+    }
+
+    /// True when the menus do not fit.
+    fn too_small(&self) -> bool {
+        self.cols < MIN_COLS || self.rows < MIN_ROWS
+    }
+
+    /// Raises the redraw need to at least `d`.
+    fn mark(&mut self, d: Dirty) {
+        self.dirty = self.dirty.max(d);
+    }
+
+    /// Dispatches one key to the current screen.
+    fn on_key(&mut self, key: Key) {
+        let too_small = self.too_small();
+        match &mut self.mode {
+            Mode::Menu => self.menu_key(key),
+            Mode::Form(form) => {
+                if too_small && !matches!(key, Key::Interrupt | Key::Escape) {
+                    return;
+                }
+                match form.key(key) {
+                    FormStep::Unchanged => {}
+                    FormStep::EditLine => self.mark(Dirty::EditLine),
+                    FormStep::Full => self.mark(Dirty::Full),
+                    FormStep::Cancel => self.back_to_menu(None),
+                    FormStep::Submit(action) => self.submit(action),
+                }
+            }
+            Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
+        }
+    }
+
+    /// A key in a menu.
+    fn menu_key(&mut self, key: Key) {
+        let c = match key {
+            Key::Char(c) => c,
+            Key::Eof => return self.quit(),
+            _ => return,
+        };
+        let choice = menu::choose(c, self.user.as_ref(), &self.ctx.games);
+        if self.too_small() && choice != Some(Choice::Quit) {
+            return;
+        }
+        match choice {
+            None => {}
+            Some(Choice::Quit) => self.quit(),
+            Some(Choice::Login) => self.start_form(FlowKind::Login),
+            Some(Choice::Register) => self.start_form(FlowKind::Register),
+            Some(Choice::ChangePassword) => self.start_form(FlowKind::ChangePassword),
+            Some(Choice::ChangeEmail) => self.start_form(FlowKind::ChangeEmail),
+            Some(Choice::Admin) => self.show_notice(Notice::info(
+                "The admin menu is not here yet: use `dungeongate user` on the server.",
+            )),
+            Some(Choice::Play(index)) => {
+                let Some(game) = self.ctx.games.get(index) else {
+                    return;
+                };
+                if !game.available {
+                    let text = format!("{} is unavailable right now.", game.name);
+                    return self.show_notice(Notice::error(&text));
+                }
+                let game_id = game.id.clone();
+                self.actions.push_back(LobbyAction::Play { game_id });
+                self.notice = None;
+                self.mode = Mode::Playing;
+                self.mark(Dirty::Full);
+            }
+        }
+    }
+
+    /// Opens a prompt flow.
+    fn start_form(&mut self, kind: FlowKind) {
+        self.notice = None;
+        self.mode = Mode::Form(Form::new(kind));
+        self.mark(Dirty::Full);
+    }
+
+    /// Sends a finished form's action and waits for the answer.
+    fn submit(&mut self, action: LobbyAction) {
+        let pending = match &action {
+            LobbyAction::Login { .. } => Pending::Login,
+            LobbyAction::Register { .. } => Pending::Register,
+            LobbyAction::ChangePassword { .. } => Pending::ChangePassword,
+            LobbyAction::ChangeEmail { email } => Pending::ChangeEmail {
+                removed: email.is_none(),
+            },
+            LobbyAction::Quit | LobbyAction::Play { .. } => return self.back_to_menu(None),
+        };
+        self.actions.push_back(action);
+        self.mode = Mode::Waiting(pending);
+        self.mark(Dirty::Full);
+    }
+
+    /// Shows the menu (anonymous or logged-in, by `self.user`) with `notice` under it.
+    fn back_to_menu(&mut self, notice: Option<Notice>) {
+        self.mode = Mode::Menu;
+        self.notice = notice;
+        self.mark(Dirty::Full);
+    }
+
+    /// Replaces the menu's notice, redrawing only when it changed.
+    fn show_notice(&mut self, notice: Notice) {
+        if self.notice.as_ref() != Some(&notice) {
+            self.notice = Some(notice);
+            self.mark(Dirty::Full);
+        }
+    }
+
+    /// The player leaves.
+    fn quit(&mut self) {
+        self.actions.push_back(LobbyAction::Quit);
+        self.mode = Mode::Finished;
+        self.mark(Dirty::Full);
+    }
+
+    /// The whole screen for the current state.
+    fn frame(&self) -> Frame {
+        let width = usize::from(self.cols);
+        let rows = usize::from(self.rows);
+        match &self.mode {
+            Mode::Finished => return single_line_frame(width, "Goodbye!"),
+            Mode::Playing => return single_line_frame(width, "Starting the game..."),
+            _ => {}
+        }
+        if self.too_small() {
+            return self.too_small_frame();
+        }
+        // The body, the index of the line holding the cursor, the cursor column, and whether
+        // that line is the one being typed on.
+        let (body, cursor_line, cursor_col, editing) = match &self.mode {
+            Mode::Form(form) => {
+                let (lines, edit, col) = form.lines(width);
+                (lines, Some(edit), col, true)
+            }
+            Mode::Waiting(pending) => {
+                let mut line = Line::new(width);
+                line.push(Style::Plain, INDENT);
+                line.push(Style::Title, pending.text());
+                (vec![line], None, 0, false)
+            }
+            _ => {
+                let max = rows.saturating_sub(1);
+                let (lines, col) = menu::lines(
+                    self.user.as_ref(),
+                    &self.ctx.games,
+                    self.notice.as_ref(),
+                    width,
+                    max,
+                );
+                let last = lines.len().checked_sub(1);
+                (lines, last, col, false)
+            }
+        };
+        let values = banner::BannerValues {
+            username: self.user.as_ref().map_or("guest", |u| u.name.as_str()),
+            server_id: &self.ctx.server_id,
+            date: &self.ctx.date,
+            players: self.ctx.players,
+            watchers: self.ctx.watchers,
+        };
+        let mut lines = banner::lines(&banner::substitute(&self.ctx.banner, &values), width);
+        // Room for the banner: what the body leaves, minus one separating blank line.
+        lines.truncate(rows.saturating_sub(body.len() + 1));
+        if !lines.is_empty() {
+            lines.push(Line::new(width));
+        }
+        let offset = lines.len();
+        lines.extend(body);
+        lines.truncate(rows);
+        let cursor_row = cursor_line
+            .map(|l| l + offset)
+            .filter(|&row| row < lines.len());
+        Frame {
+            lines,
+            cursor: cursor_row.map(|row| (row, cursor_col)),
+            edit_row: cursor_row.filter(|_| editing),
+            flowing: false,
+        }
+    }
+
+    /// The "terminal too small" screen: short lines that wrap on even a tiny terminal.
+    fn too_small_frame(&self) -> Frame {
+        let width = usize::from(self.cols.max(MIN_COLS));
+        let hint = if matches!(self.mode, Mode::Menu) {
+            "Please enlarge the window, or press q to quit."
+        } else {
+            "Please enlarge the window to continue."
+        };
+        let texts = [
+            "Your terminal is too small.".to_string(),
+            format!(
+                "This lobby needs at least {MIN_COLS}x{MIN_ROWS}, yours is {}x{}.",
+                self.cols, self.rows
+            ),
+            hint.to_string(),
+        ];
+        let lines = texts
+            .iter()
+            .map(|t| {
+                let mut line = Line::new(width);
+                line.push(Style::Error, t);
+                line
+            })
+            .collect();
+        Frame {
+            lines,
+            cursor: None,
+            edit_row: None,
+            flowing: true,
+        }
+    }
+}
+
+/// A screen with one line of text at the top and the cursor at the start of the next line,
+/// where whatever comes next (a game, the SSH client's own messages) can start cleanly.
+fn single_line_frame(width: usize, text: &str) -> Frame {
+    let mut line = Line::new(width);
+    line.push(Style::Plain, text);
+    Frame {
+        lines: vec![line],
+        cursor: Some((1, 0)),
+        edit_row: None,
+        flowing: false,
+    }
+}

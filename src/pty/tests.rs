@@ -1,0 +1,264 @@
+//! Real-process tests: each spawns a program on a PTY and talks to it through the master.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use super::*;
+
+/// Upper bound for any single wait, so a broken test fails instead of hanging.
+const POLL_MS: libc::c_int = 10_000;
+
+fn game_user(name: &str) -> Option<RunAs> {
+    nix::unistd::geteuid()
+        .is_root()
+        .then(|| lookup_run_as(name).expect("test user exists"))
+}
+
+fn spec(program: &str, args: &[&str]) -> SpawnSpec {
+    SpawnSpec {
+        program: PathBuf::from(program),
+        args: args.iter().map(OsString::from).collect(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: Some(PathBuf::from("/")),
+        size: WinSize {
+            cols: 80,
+            rows: 24,
+            px_width: 0,
+            px_height: 0,
+        },
+        run_as: game_user("nobody"),
+        rlimits: Rlimits::default(),
+    }
+}
+
+fn sh(script: &str) -> SpawnSpec {
+    spec("/bin/sh", &["-c", script])
+}
+
+fn poll_in(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, POLL_MS) > 0 }
+}
+
+/// Reads from the master until `done(output)` holds, EOF/EIO, or a wait times out.
+fn read_until(master: &OwnedFd, done: impl Fn(&str) -> bool) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&String::from_utf8_lossy(&out)) {
+        if !poll_in(master.as_fd()) {
+            break;
+        }
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EAGAIN) => continue,
+            Err(e) => panic!("read from master: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_to_end(master: &OwnedFd) -> String {
+    read_until(master, |_| false)
+}
+
+fn write_all(master: &OwnedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        match nix::unistd::write(master, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EAGAIN) => continue,
+            Err(e) => panic!("write to master: {e}"),
+        }
+    }
+}
+
+fn wait_exit(child: &mut PtyChild) -> ExitStatus {
+    assert!(poll_in(child.pidfd()), "child did not exit");
+    child.try_wait().expect("waitid").expect("exited")
+}
+
+fn is_zombie_child_of_us(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Fields after the parenthesised command name: state, ppid, ...
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let mut fields = rest.split(' ');
+    let state = fields.next();
+    let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+    state == Some("Z") && ppid == Some(std::process::id())
+}
+
+#[test]
+fn cat_echoes_what_is_written_to_the_master() {
+    let child = spawn(&spec("/bin/cat", &[])).expect("spawn cat");
+    let master = child.clone_master().expect("dup master");
+    write_all(&master, b"hello\n");
+    let out = read_until(&master, |s| s.matches("hello").count() >= 2);
+    assert_eq!(out, "hello\r\nhello\r\n");
+}
+
+#[test]
+fn stty_size_reports_the_spawned_then_the_resized_size() {
+    let mut s = sh("stty size; read x; stty size");
+    s.size.cols = 100;
+    s.size.rows = 30;
+    let child = spawn(&s).expect("spawn");
+    let master = child.clone_master().expect("dup master");
+    assert_eq!(read_until(&master, |s| s.contains('\n')), "30 100\r\n");
+    child
+        .resize(WinSize {
+            cols: 120,
+            rows: 40,
+            px_width: 0,
+            px_height: 0,
+        })
+        .expect("resize");
+    write_all(&master, b"\n");
+    assert_eq!(read_to_end(&master), "\r\n40 120\r\n");
+}
+
+#[test]
+fn exit_status_of_sh_exit_3_is_exited_3() {
+    let mut child = spawn(&sh("exit 3")).expect("spawn");
+    assert_eq!(wait_exit(&mut child), ExitStatus::Exited(3));
+    // Cached: asking again does not fail even though the process is gone.
+    assert_eq!(
+        child.try_wait().expect("cached"),
+        Some(ExitStatus::Exited(3))
+    );
+}
+
+#[test]
+fn hangup_ends_sleep_and_try_wait_reports_sighup() {
+    let mut child = spawn(&spec("/bin/sleep", &["100"])).expect("spawn");
+    assert_eq!(child.try_wait().expect("waitid"), None);
+    child.hangup().expect("hangup");
+    assert_eq!(wait_exit(&mut child), ExitStatus::Signaled(libc::SIGHUP));
+    assert!(
+        child.signal(Signal::SIGTERM).is_err(),
+        "reaped group is never signalled"
+    );
+}
+
+#[test]
+fn core_and_cpu_limits_are_applied_before_exec() {
+    let mut s = sh("ulimit -c; ulimit -t");
+    s.rlimits.core_bytes = Some(0);
+    s.rlimits.cpu_seconds = Some(77);
+    let child = spawn(&s).expect("spawn");
+    assert_eq!(
+        read_to_end(&child.clone_master().expect("dup")),
+        "0\r\n77\r\n"
+    );
+}
+
+#[test]
+fn environment_is_exactly_the_given_one() {
+    let mut s = spec("/usr/bin/env", &[]);
+    s.env.push(("GAME_VAR".into(), "a b=c".into()));
+    let child = spawn(&s).expect("spawn");
+    let out = read_to_end(&child.clone_master().expect("dup"));
+    let mut lines: Vec<&str> = out.split("\r\n").collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["", "GAME_VAR=a b=c", "PATH=/usr/bin:/bin"]);
+}
+
+#[test]
+fn child_has_a_controlling_utf8_cooked_terminal() {
+    let child = spawn(&sh("echo ctty > /dev/tty && stty -a")).expect("spawn");
+    let out = read_to_end(&child.clone_master().expect("dup"));
+    assert!(out.starts_with("ctty\r\n"), "{out}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    for flag in ["iutf8", "icanon", "echo", "isig", "icrnl", "onlcr"] {
+        assert!(words.contains(&flag), "missing {flag} in {out}");
+    }
+}
+
+#[test]
+fn working_directory_is_entered() {
+    let mut s = spec("/bin/pwd", &[]);
+    s.cwd = Some(PathBuf::from("/tmp"));
+    let child = spawn(&s).expect("spawn");
+    assert_eq!(read_to_end(&child.clone_master().expect("dup")), "/tmp\r\n");
+}
+
+#[test]
+fn no_zombie_remains_after_reaping_or_dropping() {
+    let mut exited = spawn(&sh("exit 0")).expect("spawn");
+    let exited_pid = exited.pid();
+    wait_exit(&mut exited);
+    drop(exited);
+    let running = spawn(&spec("/bin/sleep", &["100"])).expect("spawn");
+    let running_pid = running.pid();
+    drop(running);
+    let unreaped = spawn(&sh("exit 0")).expect("spawn");
+    let unreaped_pid = unreaped.pid();
+    assert!(poll_in(unreaped.pidfd()));
+    drop(unreaped);
+    for pid in [exited_pid, running_pid, unreaped_pid] {
+        assert!(!is_zombie_child_of_us(pid), "pid {pid} left a zombie");
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
+
+#[test]
+fn running_as_root_without_run_as_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mut s = sh("exit 0");
+    s.run_as = None;
+    assert!(matches!(spawn(&s), Err(PtyError::RootWithoutRunAs)));
+}
+
+#[test]
+fn run_as_the_root_account_is_refused() {
+    let mut s = sh("exit 0");
+    s.run_as = Some(lookup_run_as("root").expect("root exists"));
+    assert!(matches!(spawn(&s), Err(PtyError::RunAsRoot { .. })));
+}
+
+#[test]
+fn game_runs_as_the_requested_user_and_groups() {
+    for name in ["nobody", "games"] {
+        let Some(user) = game_user(name) else { return };
+        let mut s = sh("id -u; id -g; id -G");
+        s.run_as = Some(user.clone());
+        let child = spawn(&s).expect("spawn");
+        let out = read_to_end(&child.clone_master().expect("dup"));
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(lines.first(), Some(&user.uid.to_string().as_str()), "{out}");
+        assert_eq!(lines.get(1), Some(&user.gid.to_string().as_str()), "{out}");
+        assert!(
+            !lines.get(2).unwrap_or(&"0").split(' ').any(|g| g == "0"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn unknown_user_and_missing_program_are_errors() {
+    assert!(matches!(
+        lookup_run_as("no-such-user-dg"),
+        Err(PtyError::UnknownUser(_))
+    ));
+    assert!(matches!(
+        spawn(&spec("/nonexistent/game", &[])),
+        Err(PtyError::Spawn { .. })
+    ));
+}
+
+#[test]
+fn ssh_signal_names_map_to_signals() {
+    assert_eq!(signal_from_ssh_name("HUP"), Some(Signal::SIGHUP));
+    assert_eq!(signal_from_ssh_name("SEGV"), Some(Signal::SIGSEGV));
+    assert_eq!(signal_from_ssh_name("SIGHUP"), None);
+    assert_eq!(signal_from_ssh_name("hup"), None);
+}
