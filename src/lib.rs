@@ -14,8 +14,12 @@
 //! `ssh` and `lobby` forbid it.
 
 pub mod auth;
+pub mod config;
+pub mod datadir;
+pub mod game;
 pub mod lobby;
 pub mod minigame;
 pub mod pty;
+pub mod reactor;
 pub mod ssh;
 pub mod usercli;

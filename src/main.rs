@@ -1,1 +1,142 @@
-fn main() {}
+//! The `dungeongate` command: `serve` (the default), `user …`, `check-config`, and the
+//! built-in games (`builtin-game NAME`, run by the server inside a PTY).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dungeongate::config::{Config, LogFormat};
+use dungeongate::{reactor, usercli};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "dungeongate", version, about = "Terminal games over plain ssh")]
+struct Cli {
+    /// Configuration file (default: ./config.yaml if present, else the built-in default).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage accounts (safe while the server runs).
+    User {
+        #[command(subcommand)]
+        cmd: usercli::UserCommand,
+    },
+    /// Validate the configuration and print a summary.
+    CheckConfig,
+    /// Run a built-in game on this terminal (used by the server).
+    #[command(hide = true)]
+    BuiltinGame {
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Exit code for configuration errors.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::BuiltinGame { name, args }) = &cli.command {
+        return match name.as_str() {
+            "amulet" => match dungeongate::minigame::run(args) {
+                Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                Err(e) => {
+                    eprintln!("amulet: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            other => {
+                eprintln!("no built-in game named {other:?}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dungeongate: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::User { cmd } => {
+            let params = dungeongate::auth::PasswordParams {
+                memory_kib: config.password.memory_kib,
+                iterations: config.password.iterations,
+                parallelism: config.password.parallelism,
+            };
+            let dir = dungeongate::datadir::accounts_dir(&config.data_dir);
+            dungeongate::datadir::ensure(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))
+                .and_then(|()| usercli::run(cmd, &dir, params))
+        }
+        Command::CheckConfig => {
+            println!(
+                "configuration is valid: ssh {} , http {}, {} data cores, {} games",
+                config.ssh.listen,
+                config.http.listen,
+                config.cores,
+                config.games.len()
+            );
+            Ok(())
+        }
+        Command::BuiltinGame { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dungeongate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let http = config.http.listen;
+    // Block the signals we handle before any thread starts, so they reach the waiter below.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .context("cannot install signal handlers")?;
+    let server = reactor::start(config).context("cannot start")?;
+    println!("ssh listening on {}", server.ssh_addr);
+    let _ = http;
+    tracing::info!(addr = %server.ssh_addr, "dungeongate started");
+    for sig in signals.forever() {
+        match sig {
+            signal_hook::consts::SIGHUP => {
+                tracing::warn!("SIGHUP: configuration reload is not implemented yet; ignoring");
+            }
+            _ => {
+                tracing::info!("shutting down");
+                server.stop();
+                break;
+            }
+        }
+    }
+    server.join();
+    Ok(())
+}

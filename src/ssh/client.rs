@@ -23,7 +23,10 @@ pub enum ClientAuth {
     Password(String),
     /// An ed25519 key from its 32-byte seed; `query_first` sends the PK_OK query before
     /// signing, as OpenSSH does.
-    Ed25519 { seed: [u8; 32], query_first: bool },
+    Ed25519 {
+        seed: [u8; 32],
+        query_first: bool,
+    },
 }
 
 /// What the client does.
@@ -174,7 +177,8 @@ impl Client {
         );
         self.our_kexinit = p.clone();
         self.kexinit_sent = true;
-        self.encoder.encode(&mut self.outbuf, |o| o.extend_from_slice(&p));
+        self.encoder
+            .encode(&mut self.outbuf, |o| o.extend_from_slice(&p));
         if self.phase == Phase::Done || self.phase == Phase::Open {
             self.phase = Phase::KexInit;
         }
@@ -188,10 +192,7 @@ impl Client {
                 return Ok(());
             };
             let line: Vec<u8> = self.inbuf.drain(..=lf).collect();
-            self.server_ident = line
-                .strip_suffix(b"\r\n")
-                .unwrap_or(&line)
-                .to_vec();
+            self.server_ident = line.strip_suffix(b"\r\n").unwrap_or(&line).to_vec();
             self.phase = Phase::KexInit;
             self.send_kexinit();
         }
@@ -468,7 +469,8 @@ impl Client {
         self.host_key = reply.k_s.to_vec();
         let session_id = self.session_id.get_or_insert_with(|| h.clone()).clone();
         let c = self.cfg.cipher;
-        let derive = |letter: u8, len: usize| kex::derive_key(alg, &k, &h, letter, &session_id, len);
+        let derive =
+            |letter: u8, len: usize| kex::derive_key(alg, &k, &h, letter, &session_id, len);
         let sealing = SealingKey::new(c, &derive(b'C', c.key_len()), &derive(b'A', c.iv_len()))
             .map_err(|_| Error::Internal("client key"))?;
         let opening = OpeningKey::new(c, &derive(b'D', c.key_len()), &derive(b'B', c.iv_len()))

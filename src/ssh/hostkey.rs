@@ -50,6 +50,28 @@ pub struct HostKey {
     comment: String,
 }
 
+impl Clone for HostKey {
+    /// Each data core gets its own copy (no sharing between cores).
+    fn clone(&self) -> Self {
+        let pair = match Ed25519KeyPair::from_seed_unchecked(self.seed.as_ref()) {
+            Ok(p) => p,
+            // The seed produced a key pair once; it cannot fail to again.
+            Err(_) => unreachable_pair(),
+        };
+        HostKey {
+            seed: self.seed.clone(),
+            pair,
+            comment: self.comment.clone(),
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+#[cold]
+fn unreachable_pair() -> Ed25519KeyPair {
+    panic!("an ed25519 seed that worked once was rejected")
+}
+
 impl HostKey {
     /// A fresh random key.
     pub fn generate() -> Result<Self, HostKeyError> {

@@ -215,7 +215,11 @@ pub fn decode_kex_ecdh_reply(payload: &[u8]) -> Result<KexEcdhReply<'_>, WireErr
     let q_s = r.string()?;
     let signature = r.string()?;
     r.finish()?;
-    Ok(KexEcdhReply { k_s, q_s, signature })
+    Ok(KexEcdhReply {
+        k_s,
+        q_s,
+        signature,
+    })
 }
 
 pub fn encode_newkeys(out: &mut Vec<u8>) {
@@ -754,7 +758,10 @@ mod tests {
         let r = UserauthRequest::decode(&out).unwrap();
         assert!(matches!(
             r.method,
-            AuthMethod::PublicKey { signature: Some(b"sig"), .. }
+            AuthMethod::PublicKey {
+                signature: Some(b"sig"),
+                ..
+            }
         ));
 
         let mut out = Vec::new();
@@ -787,7 +794,11 @@ mod tests {
         assert!(r.want_reply);
         assert!(matches!(
             r.request,
-            ChannelRequestKind::PtyReq { cols: 80, rows: 24, .. }
+            ChannelRequestKind::PtyReq {
+                cols: 80,
+                rows: 24,
+                ..
+            }
         ));
 
         let mut out = Vec::new();
@@ -798,7 +809,11 @@ mod tests {
         let r = ChannelRequest::decode(&out).unwrap();
         assert!(matches!(
             r.request,
-            ChannelRequestKind::WindowChange { cols: 100, rows: 40, .. }
+            ChannelRequestKind::WindowChange {
+                cols: 100,
+                rows: 40,
+                ..
+            }
         ));
     }
 

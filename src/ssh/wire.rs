@@ -170,8 +170,8 @@ pub fn put_string(out: &mut Vec<u8>, v: &[u8]) {
 
 /// Append a `name-list` from its parts, comma-joined without an intermediate allocation.
 pub fn put_name_list<S: AsRef<str>>(out: &mut Vec<u8>, names: &[S]) {
-    let len: usize = names.iter().map(|n| n.as_ref().len()).sum::<usize>()
-        + names.len().saturating_sub(1);
+    let len: usize =
+        names.iter().map(|n| n.as_ref().len()).sum::<usize>() + names.len().saturating_sub(1);
     put_u32(out, u32::try_from(len).unwrap_or(u32::MAX));
     for (i, n) in names.iter().enumerate() {
         if i > 0 {
@@ -187,7 +187,10 @@ pub fn put_mpint_unsigned(out: &mut Vec<u8>, v: &[u8]) {
     let first_nonzero = v.iter().position(|&b| b != 0).unwrap_or(v.len());
     let v = v.get(first_nonzero..).unwrap_or_default();
     let pad = v.first().is_some_and(|&b| b & 0x80 != 0);
-    put_u32(out, u32::try_from(v.len() + usize::from(pad)).unwrap_or(u32::MAX));
+    put_u32(
+        out,
+        u32::try_from(v.len() + usize::from(pad)).unwrap_or(u32::MAX),
+    );
     if pad {
         out.push(0);
     }

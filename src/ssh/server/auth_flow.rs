@@ -24,7 +24,10 @@ enum Pending {
     None,
     Password,
     /// A query: on accept we answer PK_OK with these.
-    KeyQuery { algorithm: Vec<u8>, key_blob: Vec<u8> },
+    KeyQuery {
+        algorithm: Vec<u8>,
+        key_blob: Vec<u8>,
+    },
     /// A verified signature: on accept the user is in.
     KeySigned,
 }
@@ -76,7 +79,13 @@ impl ServerConnection {
         }
         self.send_banner_once();
         match (pending, accept) {
-            (Pending::KeyQuery { algorithm, key_blob }, true) => {
+            (
+                Pending::KeyQuery {
+                    algorithm,
+                    key_blob,
+                },
+                true,
+            ) => {
                 self.send(|o| msg::encode_userauth_pk_ok(o, &algorithm, &key_blob));
             }
             (_, true) => {
@@ -122,7 +131,11 @@ impl ServerConnection {
             return Err(Error::ServiceNotAvailable);
         }
         let user = match std::str::from_utf8(req.user) {
-            Ok(u) if !u.is_empty() && u.len() <= MAX_USER_LEN && !u.chars().any(char::is_control) => u,
+            Ok(u)
+                if !u.is_empty() && u.len() <= MAX_USER_LEN && !u.chars().any(char::is_control) =>
+            {
+                u
+            }
             _ => {
                 self.send_banner_once();
                 self.auth_failure(true);

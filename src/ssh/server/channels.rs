@@ -102,7 +102,11 @@ impl ServerConnection {
         }
         let mut sent = 0usize;
         while sent < data.len() {
-            let Some(ch) = self.channels.slots.get_mut(channel.0 as usize).and_then(Option::as_mut)
+            let Some(ch) = self
+                .channels
+                .slots
+                .get_mut(channel.0 as usize)
+                .and_then(Option::as_mut)
             else {
                 break;
             };
@@ -144,11 +148,17 @@ impl ServerConnection {
     /// client's window once half the window is used up (fewer, larger adjusts).
     pub fn channel_consumed(&mut self, channel: ChannelId, n: usize) {
         let half = self.settings.channel_window / 2;
-        let Some(ch) = self.channels.slots.get_mut(channel.0 as usize).and_then(Option::as_mut)
+        let Some(ch) = self
+            .channels
+            .slots
+            .get_mut(channel.0 as usize)
+            .and_then(Option::as_mut)
         else {
             return;
         };
-        ch.consumed = ch.consumed.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        ch.consumed = ch
+            .consumed
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         if ch.consumed >= half && !ch.close_sent {
             let adjust = ch.consumed;
             ch.consumed = 0;
@@ -281,7 +291,9 @@ impl ServerConnection {
         let ch = self.channels.get_mut(id)?;
         let len32 = u32::try_from(len).map_err(|_| Error::Protocol("data too long"))?;
         if len > max_packet {
-            return Err(Error::Protocol("channel data larger than the maximum packet"));
+            return Err(Error::Protocol(
+                "channel data larger than the maximum packet",
+            ));
         }
         if len32 > ch.recv_window {
             return Err(Error::Protocol("channel data beyond the window"));
@@ -332,7 +344,10 @@ impl ServerConnection {
             });
             return Ok(None);
         };
-        let (window, max_packet) = (self.settings.channel_window, self.settings.channel_max_packet);
+        let (window, max_packet) = (
+            self.settings.channel_window,
+            self.settings.channel_max_packet,
+        );
         self.send(|o| {
             msg::encode_channel_open_confirmation(o, open.sender_channel, id.0, window, max_packet)
         });

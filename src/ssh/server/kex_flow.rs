@@ -104,7 +104,9 @@ impl KexFlow {
         );
         if !self.first_done {
             if self.strict && !MsgType::is_kex(n) {
-                return Err(Error::StrictKex("non-KEX message during the initial key exchange"));
+                return Err(Error::StrictKex(
+                    "non-KEX message during the initial key exchange",
+                ));
             }
             if !MsgType::is_kex(n) && !matches!(n, 1..=4) {
                 return Err(Error::Unexpected {
@@ -298,7 +300,8 @@ impl ServerConnection {
             }
         };
         let q_c = msg::decode_kex_ecdh_init(payload)?;
-        let out = kex::server_respond(neg.kex, q_c).map_err(|_| Error::KexFailed("bad client public value"))?;
+        let out = kex::server_respond(neg.kex, q_c)
+            .map_err(|_| Error::KexFailed("bad client public value"))?;
         let k_s = self.settings.host_key.public_blob();
         let v_c = self.client_ident.as_deref().unwrap_or_default();
         let h = kex::exchange_hash(
@@ -333,9 +336,7 @@ impl ServerConnection {
         self.encoder.install_keys(sealing, self.kex.strict);
         self.kex.phase = Phase::AwaitNewKeys { opening, neg };
         if !self.kex.first_done && self.kex.client_ext_info {
-            self.send_now(|o| {
-                msg::encode_ext_info(o, &[("server-sig-algs", SERVER_SIG_ALGS)])
-            });
+            self.send_now(|o| msg::encode_ext_info(o, &[("server-sig-algs", SERVER_SIG_ALGS)]));
         }
         self.flush_held();
         Ok(())

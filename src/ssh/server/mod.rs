@@ -151,13 +151,17 @@ pub enum Event<'a> {
         attempt: AuthAttempt<'a>,
     },
     /// A session channel was opened (already confirmed).
-    ChannelOpen { channel: ChannelId },
+    ChannelOpen {
+        channel: ChannelId,
+    },
     PtyRequest {
         channel: ChannelId,
         term: &'a str,
         size: TermSize,
     },
-    Shell { channel: ChannelId },
+    Shell {
+        channel: ChannelId,
+    },
     Exec {
         channel: ChannelId,
         command: &'a [u8],
@@ -168,16 +172,31 @@ pub enum Event<'a> {
         name: &'a str,
         value: &'a str,
     },
-    WindowChange { channel: ChannelId, size: TermSize },
-    Signal { channel: ChannelId, name: &'a str },
+    WindowChange {
+        channel: ChannelId,
+        size: TermSize,
+    },
+    Signal {
+        channel: ChannelId,
+        name: &'a str,
+    },
     /// Input for a channel. Call [`ServerConnection::channel_consumed`] once it has been
     /// written on, so the client's window refills.
-    Data { channel: ChannelId, data: &'a [u8] },
-    Eof { channel: ChannelId },
+    Data {
+        channel: ChannelId,
+        data: &'a [u8],
+    },
+    Eof {
+        channel: ChannelId,
+    },
     /// The channel is gone (both sides sent CLOSE, or the client closed it).
-    ChannelClosed { channel: ChannelId },
+    ChannelClosed {
+        channel: ChannelId,
+    },
     /// The connection is over; flush [`ServerConnection::transmit`] and close the socket.
-    Closed { reason: CloseReason },
+    Closed {
+        reason: CloseReason,
+    },
 }
 
 /// An event found while processing a packet, with borrowed fields as ranges into the input
@@ -522,9 +541,7 @@ impl ServerConnection {
                     reason: CloseReason::PeerDisconnected { code },
                 })))
             }
-            Some(MsgType::Ignore) | Some(MsgType::Debug) | Some(MsgType::Unimplemented) => {
-                Ok(None)
-            }
+            Some(MsgType::Ignore) | Some(MsgType::Debug) | Some(MsgType::Unimplemented) => Ok(None),
             Some(MsgType::ExtInfo) => Ok(None),
             Some(MsgType::ServiceRequest) => {
                 let name = msg::decode_service_request(payload)?;

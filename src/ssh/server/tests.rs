@@ -1,6 +1,11 @@
 //! In-memory client/server pairs on virtual time: the whole protocol without a socket.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::*;
 use crate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
@@ -93,9 +98,7 @@ impl Pair {
                         let registered = app.registered.contains(&user);
                         let ok = match attempt {
                             AuthAttempt::None => !registered,
-                            AuthAttempt::Password(p) => {
-                                !registered || p == app.password.as_bytes()
-                            }
+                            AuthAttempt::Password(p) => !registered || p == app.password.as_bytes(),
                             AuthAttempt::PublicKey { key_blob, .. } => {
                                 !registered || app.keys.iter().any(|k| k == key_blob)
                             }
@@ -103,7 +106,9 @@ impl Pair {
                         let what = match attempt {
                             AuthAttempt::None => "none".to_string(),
                             AuthAttempt::Password(_) => "password".to_string(),
-                            AuthAttempt::PublicKey { key_blob, signed, .. } => {
+                            AuthAttempt::PublicKey {
+                                key_blob, signed, ..
+                            } => {
                                 let which = if key_blob == Client::key_blob(&KEY_A) {
                                     "A"
                                 } else if key_blob == Client::key_blob(&KEY_B) {
@@ -118,10 +123,9 @@ impl Pair {
                         auth = Some(ok);
                     }
                     Event::ChannelOpen { .. } => app.log.push("open".into()),
-                    Event::PtyRequest { term, size, .. } => {
-                        app.log
-                            .push(format!("pty {term} {}x{}", size.cols, size.rows))
-                    }
+                    Event::PtyRequest { term, size, .. } => app
+                        .log
+                        .push(format!("pty {term} {}x{}", size.cols, size.rows)),
                     Event::Shell { .. } => app.log.push("shell".into()),
                     Event::Exec { command, .. } => app
                         .log
@@ -181,14 +185,21 @@ fn every_kex_and_cipher_pair_logs_in_opens_a_pty_and_echoes() {
             cfg.cipher = cipher;
             let mut p = Pair::new(cfg, settings(), alice_app());
             p.pump();
-            assert!(p.authed_and_open(), "{kex:?} {cipher:?}: {:?}", p.client.events);
+            assert!(
+                p.authed_and_open(),
+                "{kex:?} {cipher:?}: {:?}",
+                p.client.events
+            );
             p.client.send_data(b"hello, dungeon");
             p.pump();
             assert_eq!(p.client.received, b"hello, dungeon", "{kex:?} {cipher:?}");
             assert_eq!(p.app.kexes, vec![true]);
             assert!(p.app.log.contains(&"pty xterm-256color 80x24".to_string()));
             assert!(p.client.events.contains(&ClientEvent::ExtInfo));
-            assert!(p.client.events.contains(&ClientEvent::Banner("welcome\r\n".into())));
+            assert!(p
+                .client
+                .events
+                .contains(&ClientEvent::Banner("welcome\r\n".into())));
         }
     }
 }
@@ -204,7 +215,11 @@ fn guest_logs_in_with_none_and_registered_user_must_authenticate() {
     assert!(p.authed_and_open());
     assert_eq!(p.server.user(), Some("nethack"));
 
-    let mut p = Pair::new(ClientConfig::new("alice", ClientAuth::None), settings(), alice_app());
+    let mut p = Pair::new(
+        ClientConfig::new("alice", ClientAuth::None),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     assert!(!p.client.events.contains(&ClientEvent::AuthSuccess));
     assert!(p
@@ -251,12 +266,14 @@ fn pk_ok_for_key_a_then_a_signature_by_key_b_is_not_accepted() {
     let mut p = Pair::new(cfg, settings(), alice_app());
     p.pump();
     p.app.log.clear();
-    p.client.send_raw_payload(&Client::key_query("alice", &KEY_A));
+    p.client
+        .send_raw_payload(&Client::key_query("alice", &KEY_A));
     p.pump();
     assert!(p.client.events.contains(&ClientEvent::PkOk));
     // Blob of A, signature by B: the core refuses without asking the application.
     let mut forged = Client::key_query("alice", &KEY_A);
-    let signed_flag = forged.len() - Client::key_blob(&KEY_A).len() - 4 - "ssh-ed25519".len() - 4 - 1;
+    let signed_flag =
+        forged.len() - Client::key_blob(&KEY_A).len() - 4 - "ssh-ed25519".len() - 4 - 1;
     forged[signed_flag] = 1; // signed = TRUE
     let by_b = p.client.signed_key_request("alice", &KEY_B);
     let sig_b = {
@@ -294,7 +311,10 @@ fn user_name_change_mid_auth_asks_about_the_new_user() {
     p.pump();
     assert_eq!(
         p.app.log,
-        vec!["auth alice password".to_string(), "auth bob password".to_string()]
+        vec![
+            "auth alice password".to_string(),
+            "auth bob password".to_string()
+        ]
     );
     assert_eq!(p.server.user(), Some("bob"));
 }
@@ -326,7 +346,11 @@ fn six_wrong_passwords_disconnect() {
 
 #[test]
 fn strict_kex_ignore_before_kexinit_ends_the_connection() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     // The client's first packet is an IGNORE, then its KEXINIT follows on server ident.
     p.client.send_raw_payload(&[2, 0, 0, 0, 0]);
     p.pump();
@@ -340,7 +364,11 @@ fn strict_kex_ignore_before_kexinit_ends_the_connection() {
 
 #[test]
 fn strict_kex_debug_during_first_kex_ends_the_connection() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     let mut to_client = Vec::new();
     p.server.poll_transmit(&mut to_client);
     p.client.handle_input(&to_client).unwrap();
@@ -368,7 +396,11 @@ fn without_strict_kex_an_ignore_before_kexinit_is_tolerated() {
 
 #[test]
 fn client_initiated_rekey_keeps_the_session_working() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     p.client.send_kexinit();
     p.pump();
@@ -403,7 +435,11 @@ fn server_rekeys_after_its_byte_limit_while_streaming() {
 
 #[test]
 fn server_rekeys_after_an_hour() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     let deadline = p.server.poll_timeout().unwrap();
     assert_eq!(deadline, 3_600_000);
@@ -471,7 +507,11 @@ fn ten_megabyte_identification_line_is_cut_off() {
 
 #[test]
 fn window_adjust_of_u32_max_saturates_and_output_continues() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     p.client.adjust_window(u32::MAX);
     p.client.adjust_window(u32::MAX);
@@ -486,7 +526,11 @@ fn window_adjust_of_u32_max_saturates_and_output_continues() {
 
 #[test]
 fn forwarding_and_unknown_channel_types_are_refused() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     let mut open = Vec::new();
     crate::ssh::msg::begin(&mut open, crate::ssh::msg::MsgType::ChannelOpen);
@@ -500,13 +544,20 @@ fn forwarding_and_unknown_channel_types_are_refused() {
     crate::ssh::wire::put_u32(&mut open, 1);
     p.client.send_raw_payload(&open);
     p.pump();
-    assert!(p.client.events.contains(&ClientEvent::ChannelOpenFailure(1)));
+    assert!(p
+        .client
+        .events
+        .contains(&ClientEvent::ChannelOpenFailure(1)));
     assert!(!p.server.is_closed());
 }
 
 #[test]
 fn keepalive_global_request_is_answered_and_subsystems_refused() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     let mut req = Vec::new();
     crate::ssh::msg::begin(&mut req, crate::ssh::msg::MsgType::GlobalRequest);
@@ -525,10 +576,18 @@ fn keepalive_global_request_is_answered_and_subsystems_refused() {
 
 #[test]
 fn env_requests_pass_only_term_lang_and_lc() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     let ch = p.client.channel().unwrap();
-    for (name, value) in [("LANG", "C.UTF-8"), ("LD_PRELOAD", "/evil.so"), ("LC_ALL", "C")] {
+    for (name, value) in [
+        ("LANG", "C.UTF-8"),
+        ("LD_PRELOAD", "/evil.so"),
+        ("LC_ALL", "C"),
+    ] {
         let mut env = Vec::new();
         crate::ssh::msg::encode_channel_request_header(&mut env, ch, "env", false);
         crate::ssh::wire::put_string(&mut env, name.as_bytes());
@@ -542,7 +601,11 @@ fn env_requests_pass_only_term_lang_and_lc() {
 
 #[test]
 fn window_change_reaches_the_application() {
-    let mut p = Pair::new(password_client("alice", "correct horse"), settings(), alice_app());
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
     p.pump();
     p.client.window_change(132, 43);
     p.pump();
@@ -564,10 +627,9 @@ fn data_beyond_the_window_is_a_protocol_error() {
     p.client.send_raw_payload(&data);
     p.pump();
     assert!(p.server.is_closed());
-    assert!(p
-        .client
-        .events
-        .contains(&ClientEvent::Disconnected(DisconnectReason::ProtocolError as u32)));
+    assert!(p.client.events.contains(&ClientEvent::Disconnected(
+        DisconnectReason::ProtocolError as u32
+    )));
 }
 
 #[test]

@@ -24,9 +24,13 @@ pub enum IdentScan {
 /// anything that does not start with `SSH-` is refused, as is a version other than 2.0 (or
 /// the 1.99 compatibility form).
 pub fn scan_client_ident(input: &[u8]) -> Result<IdentScan, Error> {
-    let window = input.get(..input.len().min(MAX_IDENT_LINE)).unwrap_or(input);
+    let window = input
+        .get(..input.len().min(MAX_IDENT_LINE))
+        .unwrap_or(input);
     if !b"SSH-".starts_with(window.get(..window.len().min(4)).unwrap_or(window)) {
-        return Err(Error::BadIdentification("the first line is not an SSH version line"));
+        return Err(Error::BadIdentification(
+            "the first line is not an SSH version line",
+        ));
     }
     let Some(lf) = window.iter().position(|&b| b == b'\n') else {
         if input.len() >= MAX_IDENT_LINE {
@@ -73,13 +77,19 @@ mod tests {
     fn bare_lf_line_end_is_accepted() {
         assert!(matches!(
             scan_client_ident(b"SSH-2.0-x\n").unwrap(),
-            IdentScan::Complete { line_len: 9, consumed: 10 }
+            IdentScan::Complete {
+                line_len: 9,
+                consumed: 10
+            }
         ));
     }
 
     #[test]
     fn partial_line_waits_for_more() {
-        assert_eq!(scan_client_ident(b"SSH-2.0-Op").unwrap(), IdentScan::Incomplete);
+        assert_eq!(
+            scan_client_ident(b"SSH-2.0-Op").unwrap(),
+            IdentScan::Incomplete
+        );
         assert_eq!(scan_client_ident(b"SS").unwrap(), IdentScan::Incomplete);
     }
 

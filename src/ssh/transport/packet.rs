@@ -70,7 +70,9 @@ impl PacketDecoder {
             packet_len + 4
         };
         if aligned_len % block != 0 {
-            return Err(Error::Protocol("packet length is not a multiple of the block size"));
+            return Err(Error::Protocol(
+                "packet length is not a multiple of the block size",
+            ));
         }
         let wire_len = 4 + packet_len + tag_len;
         let Some(packet) = buf.get_mut(..wire_len) else {
@@ -133,7 +135,10 @@ impl PacketEncoder {
         out.extend_from_slice(&[0u8; 5]);
         write_payload(out);
         let payload_len = out.len() - start - 5;
-        let block = self.sealing.as_ref().map_or(MIN_BLOCK, SealingKey::block_size);
+        let block = self
+            .sealing
+            .as_ref()
+            .map_or(MIN_BLOCK, SealingKey::block_size);
         // AEAD ciphers leave the length field out of the alignment; the clear phase counts it.
         let counted = if self.sealing.is_some() { 1 } else { 5 } + payload_len;
         let mut padding = block - counted % block;

@@ -1,0 +1,843 @@
+//! The configuration: YAML (compiled-in default, `./config.yaml`, or `--config FILE`) with
+//! environment overrides, validated into typed settings.
+//!
+//! Every error names the key, the value and what was expected, so an operator can fix the
+//! file without reading code: `config key ssh.listen: "abc" is not a socket address
+//! (expected host:port, e.g. 0.0.0.0:2222)`.
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+use crate::ssh::cipher::CipherAlg;
+use crate::ssh::kex::KexAlg;
+
+/// The default configuration, compiled in.
+pub const DEFAULT_YAML: &str = include_str!("../config.yaml");
+
+/// Prefix of environment overrides.
+const ENV_PREFIX: &str = "DUNGEONGATE_";
+
+/// A configuration problem, phrased for the operator.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {origin}: not valid YAML: {message}")]
+    Yaml { origin: String, message: String },
+    #[error("config key {key}: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Shown in banners as $SERVERID.
+    pub server_id: String,
+    pub ssh: SshConfig,
+    pub http: HttpConfig,
+    /// Where the host key, accounts and per-user files live.
+    pub data_dir: PathBuf,
+    /// Number of data cores.
+    pub cores: usize,
+    /// Unprivileged user that games run as when the server runs as root.
+    pub run_as: String,
+    pub password: PasswordConfig,
+    pub limits: LimitsConfig,
+    pub game_limits: GameLimits,
+    /// Lobby banner text with $-substitutions.
+    pub banner: String,
+    pub games: Vec<GameConfig>,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    pub listen: SocketAddr,
+    pub kex: Vec<KexAlg>,
+    pub ciphers: Vec<CipherAlg>,
+    pub login_grace_seconds: u64,
+    pub max_auth_tries: u32,
+    pub rekey_bytes: u64,
+    pub rekey_seconds: u64,
+    /// Empty: no SSH banner.
+    pub auth_banner: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes allowed to run at once (bounds memory: each takes `memory_kib`).
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsConfig {
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct GameLimits {
+    pub core_bytes: Option<u64>,
+    pub cpu_seconds: Option<u64>,
+    pub processes: Option<u64>,
+    pub address_space_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GameConfig {
+    /// Short id, used in `ssh host ID` and in metrics labels.
+    pub id: String,
+    pub name: String,
+    /// Menu key.
+    pub key: char,
+    pub command: GameCommand,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    /// Per-user directory template, created before the game starts.
+    pub user_dir: Option<String>,
+    /// Per-user rc file template, created from `rc_template` when missing.
+    pub rc_file: Option<String>,
+    pub rc_template: Option<String>,
+}
+
+/// What a game runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GameCommand {
+    /// An external program.
+    Program(PathBuf),
+    /// A game built into this binary (`builtin:NAME`).
+    Builtin(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Built-in games this binary carries.
+pub const BUILTIN_GAMES: &[&str] = &["amulet"];
+
+/// Keys the lobby keeps for itself.
+const RESERVED_KEYS: &[char] = &['c', 'e', 'q', 'a', 'w', 'o', 'k', 'l', 'r'];
+
+impl Config {
+    /// Load from `path`, else `./config.yaml` if present, else the compiled-in default;
+    /// then apply environment overrides and validate.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => (read(p)?, p.display().to_string()),
+            None if Path::new("config.yaml").is_file() => {
+                (read(Path::new("config.yaml"))?, "config.yaml".to_owned())
+            }
+            None => (DEFAULT_YAML.to_owned(), "(built-in default)".to_owned()),
+        };
+        Self::from_yaml(&text, &origin, std::env::vars())
+    }
+
+    /// Parse `text`, apply `env` overrides, validate.
+    pub fn from_yaml(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Yaml {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        apply_env_overrides(&mut value, env)?;
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            key_error(path, e.into_inner().to_string())
+        })?;
+        raw.validate()
+    }
+}
+
+fn read(p: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+        path: p.to_owned(),
+        source,
+    })
+}
+
+/// `DUNGEONGATE_SSH_LISTEN=…` sets `ssh.listen`; `DUNGEONGATE_DATA_DIR=…` sets `data_dir`.
+/// A name that matches a top-level key as a whole wins over a section/key split.
+fn apply_env_overrides(
+    root: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw_value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let parsed: Value =
+            serde_yaml_ng::from_str(&raw_value).unwrap_or(Value::String(raw_value.clone()));
+        let Value::Mapping(map) = root else {
+            return Err(key_error("(top level)", "must be a mapping"));
+        };
+        if map.contains_key(rest.as_str())
+            && !matches!(map.get(rest.as_str()), Some(Value::Mapping(_)))
+        {
+            map.insert(Value::String(rest), parsed);
+            continue;
+        }
+        let Some((section, key)) = rest.split_once('_') else {
+            return Err(key_error(name, "names no known config key"));
+        };
+        match map.get_mut(section) {
+            Some(Value::Mapping(sub)) => {
+                sub.insert(Value::String(key.to_owned()), parsed);
+            }
+            _ => {
+                return Err(key_error(
+                    name.clone(),
+                    format!("names no known config section `{section}`"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+// ----- the raw YAML shape -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_server_id")]
+    server_id: String,
+    ssh: RawSsh,
+    http: RawHttp,
+    data_dir: String,
+    #[serde(default)]
+    cores: Option<Value>,
+    #[serde(default = "default_run_as")]
+    run_as: String,
+    #[serde(default)]
+    password: RawPassword,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    game_limits: RawGameLimits,
+    #[serde(default)]
+    banner: String,
+    games: Vec<RawGame>,
+    #[serde(default)]
+    log: RawLog,
+}
+
+fn default_server_id() -> String {
+    "dungeongate".into()
+}
+fn default_run_as() -> String {
+    "games".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsh {
+    listen: String,
+    #[serde(default)]
+    kex: Option<Vec<String>>,
+    #[serde(default)]
+    ciphers: Option<Vec<String>>,
+    #[serde(default = "default_grace")]
+    login_grace_seconds: u64,
+    #[serde(default = "default_tries")]
+    max_auth_tries: u32,
+    #[serde(default = "default_rekey_bytes")]
+    rekey_bytes: u64,
+    #[serde(default = "default_rekey_seconds")]
+    rekey_seconds: u64,
+    #[serde(default)]
+    auth_banner: String,
+}
+fn default_grace() -> u64 {
+    120
+}
+fn default_tries() -> u32 {
+    6
+}
+fn default_rekey_bytes() -> u64 {
+    1 << 30
+}
+fn default_rekey_seconds() -> u64 {
+    3600
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPassword {
+    #[serde(default = "default_m")]
+    memory_kib: u32,
+    #[serde(default = "default_t")]
+    iterations: u32,
+    #[serde(default = "default_p")]
+    parallelism: u32,
+    #[serde(default = "default_conc")]
+    max_concurrent: usize,
+}
+fn default_m() -> u32 {
+    19456
+}
+fn default_t() -> u32 {
+    2
+}
+fn default_p() -> u32 {
+    1
+}
+fn default_conc() -> usize {
+    4
+}
+impl Default for RawPassword {
+    fn default() -> Self {
+        RawPassword {
+            memory_kib: default_m(),
+            iterations: default_t(),
+            parallelism: default_p(),
+            max_concurrent: default_conc(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_max_conn")]
+    max_connections: usize,
+}
+fn default_max_conn() -> usize {
+    10_000
+}
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_connections: default_max_conn(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGameLimits {
+    core_bytes: Option<u64>,
+    cpu_seconds: Option<u64>,
+    processes: Option<u64>,
+    address_space_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGame {
+    id: String,
+    name: String,
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    workdir: Option<String>,
+    #[serde(default)]
+    user_dir: Option<String>,
+    #[serde(default)]
+    rc_file: Option<String>,
+    #[serde(default)]
+    rc_template: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default = "default_log_format")]
+    format: String,
+    #[serde(default = "default_log_level")]
+    level: String,
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+// ----- validation -----
+
+fn socket_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| {
+        key_error(
+            key,
+            format!("{v:?} is not a socket address (expected host:port, e.g. 0.0.0.0:2222)"),
+        )
+    })
+}
+
+fn positive(key: &str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        return Err(key_error(
+            key,
+            "0 is not allowed (expected a positive number)",
+        ));
+    }
+    Ok(v)
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let kex = match self.ssh.kex {
+            None => KexAlg::ALL.to_vec(),
+            Some(names) => names_to_algs(
+                "ssh.kex",
+                &names,
+                KexAlg::from_name,
+                &KexAlg::ALL.map(KexAlg::name),
+            )?,
+        };
+        let ciphers = match self.ssh.ciphers {
+            None => CipherAlg::ALL.to_vec(),
+            Some(names) => names_to_algs(
+                "ssh.ciphers",
+                &names,
+                CipherAlg::from_name,
+                &CipherAlg::ALL.map(CipherAlg::name),
+            )?,
+        };
+        let cores = match self.cores {
+            None => available_cores(),
+            Some(Value::String(s)) if s == "auto" => available_cores(),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(c) if (1..=256).contains(&c) => c as usize,
+                _ => {
+                    return Err(key_error(
+                        "cores",
+                        format!("{n} is out of range (expected auto or 1..=256)"),
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(key_error(
+                    "cores",
+                    format!("{other:?} is not valid (expected auto or a number of cores)"),
+                ))
+            }
+        };
+        if self.data_dir.trim().is_empty() {
+            return Err(key_error("data_dir", "must not be empty"));
+        }
+        if self.run_as.trim().is_empty() || self.run_as == "root" {
+            return Err(key_error(
+                "run_as",
+                format!(
+                    "{:?} is not allowed (expected an unprivileged user, e.g. games)",
+                    self.run_as
+                ),
+            ));
+        }
+        let p = &self.password;
+        if p.memory_kib < 8 * p.parallelism.max(1) || p.iterations == 0 || p.parallelism == 0 {
+            return Err(key_error(
+                "password",
+                "argon2 needs iterations >= 1, parallelism >= 1 and memory_kib >= 8 x parallelism",
+            ));
+        }
+        if p.max_concurrent == 0 {
+            return Err(key_error(
+                "password.max_concurrent",
+                "0 is not allowed (expected at least 1)",
+            ));
+        }
+        let format = match self.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(key_error(
+                    "log.format",
+                    format!("{other:?} is not a log format (expected text or json)"),
+                ))
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(key_error(
+                "log.level",
+                format!(
+                    "{:?} is not a log level (expected error, warn, info, debug or trace)",
+                    self.log.level
+                ),
+            ));
+        }
+        let games = validate_games(self.games)?;
+        Ok(Config {
+            server_id: self.server_id,
+            ssh: SshConfig {
+                listen: socket_addr("ssh.listen", &self.ssh.listen)?,
+                kex,
+                ciphers,
+                login_grace_seconds: positive(
+                    "ssh.login_grace_seconds",
+                    self.ssh.login_grace_seconds,
+                )?,
+                max_auth_tries: positive("ssh.max_auth_tries", u64::from(self.ssh.max_auth_tries))?
+                    as u32,
+                rekey_bytes: positive("ssh.rekey_bytes", self.ssh.rekey_bytes)?,
+                rekey_seconds: positive("ssh.rekey_seconds", self.ssh.rekey_seconds)?,
+                auth_banner: self.ssh.auth_banner,
+            },
+            http: HttpConfig {
+                listen: socket_addr("http.listen", &self.http.listen)?,
+            },
+            data_dir: PathBuf::from(self.data_dir),
+            cores,
+            run_as: self.run_as,
+            password: PasswordConfig {
+                memory_kib: p.memory_kib,
+                iterations: p.iterations,
+                parallelism: p.parallelism,
+                max_concurrent: p.max_concurrent,
+            },
+            limits: LimitsConfig {
+                max_connections: positive(
+                    "limits.max_connections",
+                    self.limits.max_connections as u64,
+                )? as usize,
+            },
+            game_limits: GameLimits {
+                core_bytes: self.game_limits.core_bytes,
+                cpu_seconds: self.game_limits.cpu_seconds,
+                processes: self.game_limits.processes,
+                address_space_bytes: self.game_limits.address_space_bytes,
+            },
+            banner: self.banner,
+            games,
+            log: LogConfig {
+                format,
+                level: self.log.level,
+            },
+        })
+    }
+}
+
+fn names_to_algs<T: PartialEq>(
+    key: &str,
+    names: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+    known: &[&str],
+) -> Result<Vec<T>, ConfigError> {
+    if names.is_empty() {
+        return Err(key_error(key, "must list at least one algorithm"));
+    }
+    let mut out = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let alg = parse(n).ok_or_else(|| {
+            key_error(
+                format!("{key}[{i}]"),
+                format!(
+                    "{n:?} is not supported (expected one of: {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    Ok(out)
+}
+
+fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(key_error("games", "must list at least one game"));
+    }
+    let mut games: Vec<GameConfig> = Vec::new();
+    let mut next_digit = 2u32;
+    for (i, g) in raw.into_iter().enumerate() {
+        let at = |field: &str| format!("games[{i}].{field}");
+        let id_ok = !g.id.is_empty()
+            && g.id.len() <= 32
+            && g.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !id_ok {
+            return Err(key_error(
+                at("id"),
+                format!(
+                    "{:?} is not a valid id (expected 1-32 of a-z, 0-9, - and _)",
+                    g.id
+                ),
+            ));
+        }
+        if games.iter().any(|o| o.id == g.id) {
+            return Err(key_error(
+                at("id"),
+                format!("{:?} is used by an earlier game", g.id),
+            ));
+        }
+        if g.name.trim().is_empty() || g.name.chars().any(char::is_control) {
+            return Err(key_error(at("name"), "must be a non-empty line of text"));
+        }
+        let command = if let Some(b) = g.command.strip_prefix("builtin:") {
+            if !BUILTIN_GAMES.contains(&b) {
+                return Err(key_error(
+                    at("command"),
+                    format!(
+                        "{:?} is not a built-in game (expected one of: {})",
+                        g.command,
+                        BUILTIN_GAMES
+                            .iter()
+                            .map(|b| format!("builtin:{b}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            GameCommand::Builtin(b.to_owned())
+        } else if g.command.starts_with('/') {
+            GameCommand::Program(PathBuf::from(&g.command))
+        } else {
+            return Err(key_error(
+                at("command"),
+                format!(
+                    "{:?} is not an absolute path (expected /path/to/game or builtin:NAME)",
+                    g.command
+                ),
+            ));
+        };
+        let key = match g.key.as_deref() {
+            Some(k) => {
+                let mut chars = k.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if c.is_ascii_alphanumeric() => c,
+                    _ => {
+                        return Err(key_error(
+                            at("key"),
+                            format!("{k:?} is not a single letter or digit"),
+                        ))
+                    }
+                }
+            }
+            None if i == 0 => 'p',
+            None => {
+                let c = char::from_digit(next_digit, 10).unwrap_or('9');
+                next_digit += 1;
+                c
+            }
+        };
+        if RESERVED_KEYS.contains(&key.to_ascii_lowercase()) {
+            return Err(key_error(
+                at("key"),
+                format!("{key:?} is a lobby key (reserved: {RESERVED_KEYS:?})"),
+            ));
+        }
+        if games.iter().any(|o| o.key == key) {
+            return Err(key_error(
+                at("key"),
+                format!("{key:?} is used by an earlier game"),
+            ));
+        }
+        if g.rc_template.is_some() && g.rc_file.is_none() {
+            return Err(key_error(
+                at("rc_template"),
+                "needs rc_file (where to write it)",
+            ));
+        }
+        games.push(GameConfig {
+            id: g.id,
+            name: g.name,
+            key,
+            command,
+            args: g.args,
+            env: g.env.into_iter().collect(),
+            workdir: g.workdir,
+            user_dir: g.user_dir,
+            rc_file: g.rc_file,
+            rc_template: g.rc_template,
+        });
+    }
+    Ok(games)
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(text, "test", Vec::new())
+    }
+
+    fn with(replace: &str, by: &str) -> String {
+        assert!(DEFAULT_YAML.contains(replace), "{replace}");
+        DEFAULT_YAML.replacen(replace, by, 1)
+    }
+
+    #[test]
+    fn default_config_is_valid_and_offers_a_builtin_game() {
+        let c = load(DEFAULT_YAML).unwrap();
+        assert_eq!(c.ssh.listen.port(), 2222);
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8085");
+        assert_eq!(c.games[0].id, "nethack");
+        assert_eq!(c.games[0].key, 'p');
+        assert!(c
+            .games
+            .iter()
+            .any(|g| g.command == GameCommand::Builtin("amulet".into())));
+        assert_eq!(c.ssh.kex[0], KexAlg::MlKem768X25519Sha256);
+        assert!(c.cores >= 1);
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_key_and_value() {
+        let e = load(&with("listen: \"0.0.0.0:2222\"", "listen: \"nowhere\"")).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("ssh.listen") && m.contains("nowhere") && m.contains("host:port"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let e = load(&with(
+            "max_auth_tries: 6",
+            "max_auth_tries: 6\n  max_auth_trys: 7",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("max_auth_trys"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_path() {
+        let e = load(&with("max_auth_tries: 6", "max_auth_tries: many")).unwrap_err();
+        assert!(e.to_string().contains("ssh.max_auth_tries"), "{e}");
+    }
+
+    #[test]
+    fn unknown_kex_is_rejected_with_the_supported_list() {
+        let e = load(&with(
+            "- curve25519-sha256\n",
+            "- diffie-hellman-group1-sha1\n",
+        ))
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("ssh.kex[3]")
+                && m.contains("diffie-hellman-group1-sha1")
+                && m.contains("mlkem768x25519-sha256"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn relative_game_command_and_unknown_builtin_are_rejected() {
+        let e = load(&with("command: /usr/games/nethack", "command: nethack")).unwrap_err();
+        assert!(e.to_string().contains("games[0].command"), "{e}");
+        let e = load(&with("builtin:amulet", "builtin:chess")).unwrap_err();
+        assert!(e.to_string().contains("games[1].command"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_reach_sections_and_top_level_keys() {
+        let c = Config::from_yaml(
+            DEFAULT_YAML,
+            "test",
+            vec![
+                (
+                    "DUNGEONGATE_SSH_LISTEN".to_string(),
+                    "127.0.0.1:2022".to_string(),
+                ),
+                ("DUNGEONGATE_DATA_DIR".to_string(), "/tmp/dg".to_string()),
+                ("DUNGEONGATE_CORES".to_string(), "3".to_string()),
+                ("UNRELATED".to_string(), "x".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.ssh.listen.port(), 2022);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/dg"));
+        assert_eq!(c.cores, 3);
+        let e = Config::from_yaml(
+            DEFAULT_YAML,
+            "test",
+            vec![("DUNGEONGATE_NOPE_X".to_string(), "1".to_string())],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("DUNGEONGATE_NOPE_X"), "{e}");
+    }
+
+    #[test]
+    fn run_as_root_is_refused() {
+        let e = load(&with("run_as: games", "run_as: root")).unwrap_err();
+        assert!(e.to_string().contains("run_as"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_game_keys_and_reserved_keys_are_refused() {
+        let e = load(&with(
+            "command: \"builtin:amulet\"",
+            "command: \"builtin:amulet\"\n    key: p",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("games[1].key"), "{e}");
+        let e = load(&with(
+            "command: \"builtin:amulet\"",
+            "command: \"builtin:amulet\"\n    key: q",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("lobby key"), "{e}");
+    }
+
+    #[test]
+    fn invalid_yaml_is_reported() {
+        assert!(matches!(
+            load("ssh: [unclosed"),
+            Err(ConfigError::Yaml { .. })
+        ));
+    }
+}

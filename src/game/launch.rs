@@ -1,0 +1,213 @@
+//! Turn a configured game into a concrete process spec for one player: placeholders
+//! (`%u` user, `%d` user dir, `%r` rc file, `%D` data dir), per-user directory and rc file,
+//! the environment (nothing of the server's own leaks in), and the built-in games.
+
+use crate::config::{Config, GameCommand, GameConfig};
+use crate::pty::{Rlimits, RunAs, SpawnSpec, WinSize};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The terminal the player asked for.
+#[derive(Debug, Clone)]
+pub struct TerminalInfo {
+    /// TERM from pty-req (or an env request).
+    pub term: String,
+    /// LANG and LC_* the client sent.
+    pub locale: Vec<(String, String)>,
+    pub size: WinSize,
+}
+
+/// Whether `game` can be started on this machine (its program exists).
+pub fn is_available(game: &GameConfig) -> bool {
+    match &game.command {
+        GameCommand::Program(p) => p.is_file(),
+        GameCommand::Builtin(_) => true,
+    }
+}
+
+/// Expand placeholders in `template`.
+fn expand(template: &str, user: &str, user_dir: &str, rc_file: &str, data_dir: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => out.push_str(user),
+            Some('d') => out.push_str(user_dir),
+            Some('r') => out.push_str(rc_file),
+            Some('D') => out.push_str(data_dir),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Build the spec for `user` playing `game`, creating the per-user directory and rc file.
+/// Blocking (file system): call it off the reactor.
+pub fn prepare(
+    config: &Config,
+    game: &GameConfig,
+    user: &str,
+    terminal: &TerminalInfo,
+    run_as: Option<&RunAs>,
+) -> io::Result<SpawnSpec> {
+    let data_dir = absolute(&config.data_dir)?;
+    let data_dir_s = data_dir.to_string_lossy().into_owned();
+    let user_dir = game
+        .user_dir
+        .as_deref()
+        .map(|t| expand(t, user, "", "", &data_dir_s));
+    if let Some(dir) = &user_dir {
+        create_owned_dir(Path::new(dir), run_as)?;
+    }
+    let user_dir_s = user_dir.clone().unwrap_or_default();
+    let rc_file = game
+        .rc_file
+        .as_deref()
+        .map(|t| expand(t, user, &user_dir_s, "", &data_dir_s));
+    if let (Some(rc), Some(template)) = (&rc_file, &game.rc_template) {
+        if !Path::new(rc).exists() {
+            std::fs::write(rc, template)?;
+            chown_to(Path::new(rc), run_as)?;
+        }
+    }
+    let rc_s = rc_file.unwrap_or_default();
+    let x = |t: &str| expand(t, user, &user_dir_s, &rc_s, &data_dir_s);
+
+    let (program, mut args): (PathBuf, Vec<OsString>) = match &game.command {
+        GameCommand::Program(p) => (p.clone(), Vec::new()),
+        GameCommand::Builtin(name) => (
+            std::env::current_exe()?,
+            vec!["builtin-game".into(), name.into()],
+        ),
+    };
+    args.extend(game.args.iter().map(|a| OsString::from(x(a))));
+
+    let home = user_dir
+        .clone()
+        .or_else(|| run_as.map(|r| r.home.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "/".into());
+    let mut env: Vec<(OsString, OsString)> = vec![
+        ("TERM".into(), terminal.term.clone().into()),
+        ("USER".into(), user.into()),
+        ("LOGNAME".into(), user.into()),
+        ("HOME".into(), home.into()),
+        (
+            "PATH".into(),
+            "/usr/local/bin:/usr/bin:/bin:/usr/games".into(),
+        ),
+    ];
+    for (k, v) in &terminal.locale {
+        env.push((k.into(), v.into()));
+    }
+    for (k, v) in &game.env {
+        env.retain(|(ek, _)| ek != k.as_str());
+        env.push((k.into(), x(v).into()));
+    }
+    let cwd = game
+        .workdir
+        .as_deref()
+        .map(|w| PathBuf::from(x(w)))
+        .or_else(|| user_dir.map(PathBuf::from));
+    let l = &config.game_limits;
+    Ok(SpawnSpec {
+        program,
+        args,
+        env,
+        cwd,
+        size: terminal.size,
+        run_as: run_as.cloned(),
+        rlimits: Rlimits {
+            core_bytes: l.core_bytes,
+            cpu_seconds: l.cpu_seconds,
+            nproc: l.processes,
+            address_space_bytes: l.address_space_bytes,
+        },
+    })
+}
+
+fn absolute(p: &Path) -> io::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_owned())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn create_owned_dir(dir: &Path, run_as: Option<&RunAs>) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    chown_to(dir, run_as)
+}
+
+fn chown_to(path: &Path, run_as: Option<&RunAs>) -> io::Result<()> {
+    if let Some(r) = run_as {
+        std::os::unix::fs::chown(path, Some(r.uid), Some(r.gid))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_expand_and_unknown_ones_stay() {
+        assert_eq!(
+            expand(
+                "-u %u -d %d -r %r -D %D %% %x %",
+                "alice",
+                "/u",
+                "/u/rc",
+                "/data"
+            ),
+            "-u alice -d /u -r /u/rc -D /data % %x %"
+        );
+    }
+
+    #[test]
+    fn spec_has_a_clean_environment_with_game_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::from_yaml(crate::config::DEFAULT_YAML, "t", Vec::new()).unwrap();
+        config.data_dir = dir.path().to_owned();
+        let game = config.games[0].clone();
+        let term = TerminalInfo {
+            term: "xterm-256color".into(),
+            locale: vec![("LANG".into(), "C.UTF-8".into())],
+            size: WinSize {
+                cols: 80,
+                rows: 24,
+                px_width: 0,
+                px_height: 0,
+            },
+        };
+        let spec = prepare(&config, &game, "alice", &term, None).unwrap();
+        let env: std::collections::HashMap<_, _> = spec.env.iter().cloned().collect();
+        let user_dir = dir.path().join("users/alice");
+        assert_eq!(env[&OsString::from("HOME")], user_dir.as_os_str());
+        assert_eq!(env[&OsString::from("TERM")], "xterm-256color");
+        assert_eq!(env[&OsString::from("LANG")], "C.UTF-8");
+        let rc = user_dir.join("nethackrc");
+        assert_eq!(
+            env[&OsString::from("NETHACKOPTIONS")],
+            OsString::from(format!("@{}", rc.display()))
+        );
+        assert!(rc.is_file());
+        assert_eq!(
+            spec.args,
+            vec![OsString::from("-u"), OsString::from("alice")]
+        );
+        assert_eq!(spec.cwd.as_deref(), Some(user_dir.as_path()));
+    }
+}

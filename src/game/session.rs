@@ -1,0 +1,237 @@
+//! One running game: its PTY (driven through io_uring by glommio), its child (tracked by
+//! pidfd), its input queue and its viewers.
+//!
+//! Output flows only as fast as the player's viewer takes it: the reader asks the viewer for
+//! room before each read, so a slow SSH client backs up into the PTY and the game blocks on
+//! its own writes — nothing piles up in memory. Input is queued up to the SSH channel window
+//! (the client cannot send more) and acknowledged to the viewer once written to the PTY, which
+//! is what refills the client's window.
+
+use crate::pty::{ExitStatus, PtyChild, Signal, WinSize};
+use crate::reactor::notify::Notify;
+use glommio::io::BufferedFile;
+use std::cell::{Cell, RefCell};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Largest single read from the PTY.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a game gets to save after SIGHUP before SIGKILL.
+const HANGUP_GRACE: Duration = Duration::from_secs(10);
+
+/// Someone watching (and for the player, typing into) a game.
+pub trait Viewer {
+    /// Bytes this viewer can take now; 0 holds the game's output back.
+    fn room(&self) -> usize;
+    /// Game output.
+    fn deliver(&self, data: &[u8]);
+    /// `n` bytes of this viewer's input reached the game.
+    fn input_consumed(&self, n: usize);
+    /// The game is over.
+    fn ended(&self, status: Option<ExitStatus>);
+}
+
+/// A running game.
+pub struct GameSession {
+    /// Which configured game.
+    pub game_id: String,
+    /// Who plays it.
+    pub user: String,
+    /// The child process; `None` after reaping.
+    child: RefCell<PtyChild>,
+    /// The PTY master, read and written through io_uring.
+    pty: BufferedFile,
+    /// The player's viewer (spectators join here later).
+    player: RefCell<Option<Rc<dyn Viewer>>>,
+    /// Player input not yet written to the PTY.
+    input: RefCell<Vec<u8>>,
+    /// Wakes the input writer.
+    input_ready: Notify,
+    /// Wakes the output reader when a viewer has room again.
+    output_room: Notify,
+    /// SIGHUP was sent (the player left or the server is stopping).
+    hung_up: Cell<bool>,
+    /// The game has exited and was reaped.
+    finished: Cell<bool>,
+    /// The core's count of running games, decremented when this one ends.
+    running: Rc<Cell<usize>>,
+}
+
+impl GameSession {
+    /// Take over a spawned child and start its I/O tasks on this core.
+    pub fn start(
+        game_id: String,
+        user: String,
+        child: PtyChild,
+        player: Rc<dyn Viewer>,
+        running: Rc<Cell<usize>>,
+    ) -> std::io::Result<Rc<GameSession>> {
+        let master = child.clone_master()?;
+        let pty = file_from_owned(master);
+        let session = Rc::new(GameSession {
+            game_id,
+            user,
+            child: RefCell::new(child),
+            pty,
+            player: RefCell::new(Some(player)),
+            input: RefCell::new(Vec::with_capacity(1024)),
+            input_ready: Notify::default(),
+            output_room: Notify::default(),
+            hung_up: Cell::new(false),
+            finished: Cell::new(false),
+            running,
+        });
+        session.running.set(session.running.get() + 1);
+        glommio::spawn_local(run_output(session.clone())).detach();
+        glommio::spawn_local(run_input(session.clone())).detach();
+        Ok(session)
+    }
+
+    /// Player keystrokes; written to the PTY in order.
+    pub fn write_input(&self, data: &[u8]) {
+        if self.finished.get() {
+            if let Some(p) = self.player.borrow().as_ref() {
+                p.input_consumed(data.len());
+            }
+            return;
+        }
+        self.input.borrow_mut().extend_from_slice(data);
+        self.input_ready.signal();
+    }
+
+    /// A viewer may have room again.
+    pub fn output_room(&self) {
+        self.output_room.signal();
+    }
+
+    /// The player's terminal changed size.
+    pub fn resize(&self, size: WinSize) {
+        if let Err(e) = self.child.borrow().resize(size) {
+            tracing::debug!(error = %e, "pty resize failed");
+        }
+    }
+
+    /// Forward a signal from the player (SSH `signal` request).
+    pub fn signal(&self, sig: Signal) {
+        let _ = self.child.borrow().signal(sig);
+    }
+
+    /// The player went away: SIGHUP the game so it saves, SIGKILL after a grace period.
+    pub fn hang_up(self: &Rc<Self>) {
+        self.player.borrow_mut().take();
+        if self.hung_up.replace(true) || self.finished.get() {
+            return;
+        }
+        if let Err(e) = self.child.borrow().hangup() {
+            tracing::debug!(error = %e, "hangup failed");
+        }
+        let me = self.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(HANGUP_GRACE).await;
+            if !me.finished.get() {
+                tracing::warn!(game = %me.game_id, user = %me.user, "game ignored SIGHUP; killing it");
+                let _ = me.child.borrow().signal(Signal::SIGKILL);
+            }
+        })
+        .detach();
+        self.output_room.signal();
+        self.input_ready.signal();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.get()
+    }
+
+    fn player(&self) -> Option<Rc<dyn Viewer>> {
+        self.player.borrow().clone()
+    }
+}
+
+fn file_from_owned(fd: std::os::fd::OwnedFd) -> BufferedFile {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` comes from an OwnedFd we just released, so it is open and owned by no one
+    // else; BufferedFile closes it on drop.
+    #[allow(unsafe_code)]
+    unsafe {
+        BufferedFile::from_raw_fd(raw)
+    }
+}
+
+/// Copy game output to the player, as fast as the player takes it; then reap the child.
+async fn run_output(s: Rc<GameSession>) {
+    loop {
+        let room = match s.player() {
+            Some(p) => p.room(),
+            // No viewer: keep draining so the game is not stuck while it saves.
+            None => READ_CHUNK,
+        };
+        if room == 0 {
+            s.output_room.wait().await;
+            continue;
+        }
+        match s.pty.read_at(0, room.min(READ_CHUNK)).await {
+            Ok(buf) if buf.is_empty() => break,
+            Ok(buf) => {
+                if let Some(p) = s.player() {
+                    p.deliver(&buf);
+                }
+            }
+            // EIO: every slave fd is closed, i.e. the game (and its children) exited.
+            Err(_) => break,
+        }
+    }
+    let status = reap(&s).await;
+    s.finished.set(true);
+    s.running.set(s.running.get().saturating_sub(1));
+    s.input_ready.signal();
+    tracing::info!(game = %s.game_id, user = %s.user, ?status, "game ended");
+    if let Some(p) = s.player.borrow_mut().take() {
+        p.ended(status);
+    }
+}
+
+/// Wait for the child to exit after its terminal closed. The PTY closes when the game exits,
+/// so this normally succeeds at once; a game that closed its terminal but lives on is polled.
+async fn reap(s: &GameSession) -> Option<ExitStatus> {
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match s.child.borrow_mut().try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for the game failed");
+                return None;
+            }
+        }
+        glommio::timer::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Write queued player input to the PTY, acknowledging it to the player as it goes.
+async fn run_input(s: Rc<GameSession>) {
+    loop {
+        if s.finished.get() {
+            return;
+        }
+        let pending = std::mem::take(&mut *s.input.borrow_mut());
+        if pending.is_empty() {
+            s.input_ready.wait().await;
+            continue;
+        }
+        let total = pending.len();
+        let mut off = 0;
+        while off < total && !s.finished.get() {
+            // glommio takes an owned buffer per write (io_uring needs it to outlive the call).
+            let chunk = pending.get(off..).unwrap_or_default().to_vec();
+            match s.pty.write_at(chunk, 0).await {
+                Ok(n) if n > 0 => off += n,
+                _ => break,
+            }
+        }
+        if let Some(p) = s.player() {
+            p.input_consumed(total);
+        }
+    }
+}

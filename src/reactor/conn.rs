@@ -1,0 +1,440 @@
+//! One TCP connection on a data core: three small tasks around the sans-io SSH state machine
+//! (reader, writer, timer) and the dispatch of its events to the terminals of its channels.
+//!
+//! The state machine lives in a `RefCell` that is only borrowed between awaits, never across
+//! one. Socket reads go straight from glommio into a pooled buffer and into the SSH core;
+//! writes hand the SSH core's sealed bytes to glommio without another copy.
+
+use super::clock::{now_ms, until};
+use super::control::{Reply, Request, SshAttempt, SshOutcome};
+use super::core::Core;
+use super::notify::Notify;
+use super::terminal::{Identity, Terminal};
+use crate::ssh::msg::DisconnectReason;
+use crate::ssh::server::{AuthAttempt, ChannelId, CloseReason, Event, ServerConnection};
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use zeroize::Zeroizing;
+
+/// Stop reading the socket while this much input waits for the SSH core (one maximum packet
+/// plus a read): a client cannot make us buffer more by flooding during an auth decision.
+const MAX_BUFFERED_INPUT: usize = 256 * 1024 + 8 * 1024;
+/// Hold game output back while this much is queued for the socket.
+pub const MAX_TRANSMIT_BACKLOG: usize = 256 * 1024;
+
+pub struct Conn {
+    /// Core-unique id, for logs.
+    pub id: u64,
+    pub core: Rc<Core>,
+    pub peer: SocketAddr,
+    /// Slot in the core's connection table.
+    slot: Cell<usize>,
+    pub ssh: RefCell<ServerConnection>,
+    stream: RefCell<TcpStream>,
+    /// Wakes the writer: there is something to send.
+    writer_wake: Notify,
+    /// Wakes the reader after input was held back.
+    reader_wake: Notify,
+    /// Wakes the timer: the deadline may have changed.
+    timer_wake: Notify,
+    /// Who is logged in at the SSH level, once known.
+    pub identity: RefCell<Option<Identity>>,
+    /// The terminal of each session channel.
+    pub terminals: RefCell<BTreeMap<ChannelId, Terminal>>,
+    /// The connection is over (socket closing).
+    closed: Cell<bool>,
+    /// Set when the writer has flushed and shut the socket.
+    finished: Cell<bool>,
+}
+
+impl Conn {
+    /// Take a freshly accepted socket and run it.
+    pub fn start(core: Rc<Core>, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let _ = stream.set_nodelay(true);
+        let count = core.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        let ssh = ServerConnection::new(core.ssh_settings.clone(), now_ms());
+        let id = ((core.id as u64) << 48) | core.conns.borrow().vacant_key() as u64;
+        let conn = Rc::new(Conn {
+            id,
+            core: core.clone(),
+            peer,
+            slot: Cell::new(0),
+            ssh: RefCell::new(ssh),
+            stream: RefCell::new(stream),
+            writer_wake: Notify::default(),
+            reader_wake: Notify::default(),
+            timer_wake: Notify::default(),
+            identity: RefCell::new(None),
+            terminals: RefCell::new(BTreeMap::new()),
+            closed: Cell::new(false),
+            finished: Cell::new(false),
+        });
+        let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
+        conn.slot.set(slot);
+        tracing::debug!(conn = conn.id, peer = %peer, "connection accepted");
+        if count > core.config().limits.max_connections {
+            let max = core.config().limits.max_connections;
+            conn.ssh.borrow_mut().disconnect(
+                DisconnectReason::TooManyConnections,
+                &format!("server full: {max}/{max} connections"),
+            );
+            conn.closed.set(true);
+        }
+        glommio::spawn_local(conn.clone().run_writer()).detach();
+        glommio::spawn_local(conn.clone().run_reader()).detach();
+        glommio::spawn_local(conn.clone().run_timer()).detach();
+    }
+
+    /// End the connection from the server side (shutdown, admin).
+    pub fn shutdown(self: &Rc<Self>, message: &str) {
+        let channels: Vec<ChannelId> = self.terminals.borrow().keys().copied().collect();
+        for ch in channels {
+            self.send_text(ch, &format!("\r\n\r\n{message}\r\n"));
+        }
+        self.ssh
+            .borrow_mut()
+            .disconnect(DisconnectReason::ByApplication, message);
+        self.close();
+    }
+
+    /// Reader: socket → SSH core → events.
+    async fn run_reader(self: Rc<Self>) {
+        loop {
+            if self.closed.get() {
+                break;
+            }
+            if self.ssh.borrow().buffered_input() >= MAX_BUFFERED_INPUT {
+                self.reader_wake.wait().await;
+                continue;
+            }
+            let me = &self;
+            let read = futures_lite::future::poll_fn(|cx| {
+                let mut buf = me.core.pool.take();
+                let mut stream = me.stream.borrow_mut();
+                match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(n)) => {
+                        if n > 0 {
+                            if let Some(bytes) = buf.get(..n) {
+                                me.ssh.borrow_mut().handle_input(bytes, now_ms());
+                            }
+                        }
+                        Poll::Ready(Ok(n))
+                    }
+                    other => other,
+                }
+            });
+            let done = futures_lite::future::or(async { Some(read.await) }, async {
+                me.reader_wake.wait().await;
+                None
+            })
+            .await;
+            match done {
+                None => continue,
+                Some(Ok(0)) | Some(Err(_)) => {
+                    tracing::debug!(conn = self.id, "peer closed the socket");
+                    self.close();
+                    break;
+                }
+                Some(Ok(_)) => self.process_events(),
+            }
+        }
+    }
+
+    /// Writer: SSH core's sealed bytes → socket; closes the socket once the connection ends.
+    async fn run_writer(self: Rc<Self>) {
+        loop {
+            let pending = !self.ssh.borrow().transmit().is_empty();
+            if !pending {
+                if self.closed.get() {
+                    break;
+                }
+                self.writer_wake.wait().await;
+                continue;
+            }
+            let me = &self;
+            let wrote = futures_lite::future::poll_fn(|cx| {
+                let mut ssh = me.ssh.borrow_mut();
+                let mut stream = me.stream.borrow_mut();
+                match Pin::new(&mut *stream).poll_write(cx, ssh.transmit()) {
+                    Poll::Ready(Ok(n)) => {
+                        ssh.advance_transmit(n);
+                        Poll::Ready(Ok(n))
+                    }
+                    other => other,
+                }
+            })
+            .await;
+            match wrote {
+                Ok(0) | Err(_) => {
+                    self.close();
+                    break;
+                }
+                Ok(_) => self.wake_game_output(),
+            }
+        }
+        let _ = futures_lite::future::poll_fn(|cx| {
+            Pin::new(&mut *self.stream.borrow_mut()).poll_close(cx)
+        })
+        .await;
+        self.finish();
+    }
+
+    /// Timer: login grace and time-based re-key.
+    async fn run_timer(self: Rc<Self>) {
+        loop {
+            if self.closed.get() {
+                break;
+            }
+            let deadline = self.ssh.borrow().poll_timeout();
+            match deadline {
+                None => self.timer_wake.wait().await,
+                Some(d) => {
+                    let fired = futures_lite::future::or(
+                        async {
+                            glommio::timer::sleep(until(d)).await;
+                            true
+                        },
+                        async {
+                            self.timer_wake.wait().await;
+                            false
+                        },
+                    )
+                    .await;
+                    if fired {
+                        self.ssh.borrow_mut().handle_timeout(now_ms());
+                        self.process_events();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drain the SSH core's events and act on them.
+    pub fn process_events(self: &Rc<Self>) {
+        loop {
+            let mut ssh = self.ssh.borrow_mut();
+            let Some(ev) = ssh.poll_event() else { break };
+            match ev {
+                Event::KexComplete { kex, cipher, first } => {
+                    tracing::debug!(
+                        conn = self.id,
+                        kex = kex.name(),
+                        cipher = cipher.name(),
+                        first,
+                        "key exchange done"
+                    );
+                }
+                Event::AuthRequest { user, attempt } => {
+                    let user = user.to_owned();
+                    let attempt = match attempt {
+                        AuthAttempt::None => SshAttempt::None,
+                        AuthAttempt::Password(p) => SshAttempt::Password(Zeroizing::new(
+                            String::from_utf8_lossy(p).into_owned(),
+                        )),
+                        AuthAttempt::PublicKey { key_blob, .. } => {
+                            SshAttempt::Key(key_blob.to_vec())
+                        }
+                    };
+                    drop(ssh);
+                    glommio::spawn_local(self.clone().authenticate(user, attempt)).detach();
+                }
+                Event::ChannelOpen { channel } => {
+                    drop(ssh);
+                    self.terminals.borrow_mut().insert(channel, Terminal::new());
+                }
+                Event::PtyRequest {
+                    channel,
+                    term,
+                    size,
+                } => {
+                    let term = term.to_owned();
+                    drop(ssh);
+                    self.with_terminal(channel, |t, _| t.set_pty(term, size));
+                }
+                Event::Env {
+                    channel,
+                    name,
+                    value,
+                } => {
+                    let (name, value) = (name.to_owned(), value.to_owned());
+                    drop(ssh);
+                    self.with_terminal(channel, |t, _| t.set_env(name, value));
+                }
+                Event::Shell { channel } => {
+                    drop(ssh);
+                    Terminal::start_shell(self, channel);
+                }
+                Event::Exec { channel, command } => {
+                    let command = String::from_utf8_lossy(command).into_owned();
+                    drop(ssh);
+                    Terminal::start_exec(self, channel, command.trim());
+                }
+                Event::WindowChange { channel, size } => {
+                    drop(ssh);
+                    Terminal::resize(self, channel, size);
+                }
+                Event::Signal { channel, name } => {
+                    let name = name.to_owned();
+                    drop(ssh);
+                    self.with_terminal(channel, |t, _| t.signal(&name));
+                }
+                Event::Data { channel, data } => {
+                    let consumed_now = {
+                        let mut terms = self.terminals.borrow_mut();
+                        match terms.get_mut(&channel) {
+                            Some(t) => t.input(data),
+                            None => true,
+                        }
+                    };
+                    if consumed_now {
+                        let n = data.len();
+                        ssh.channel_consumed(channel, n);
+                    }
+                    drop(ssh);
+                    Terminal::after_input(self, channel);
+                }
+                Event::Eof { .. } => {}
+                Event::ChannelClosed { channel } => {
+                    drop(ssh);
+                    let t = self.terminals.borrow_mut().remove(&channel);
+                    if let Some(t) = t {
+                        t.teardown();
+                    }
+                }
+                Event::Closed { reason } => {
+                    let peer_fault = matches!(&reason, CloseReason::Error(e) if e.is_peer_fault());
+                    if peer_fault {
+                        tracing::info!(conn = self.id, peer = %self.peer, ?reason, "connection ended");
+                    } else {
+                        tracing::debug!(conn = self.id, ?reason, "connection ended");
+                    }
+                    drop(ssh);
+                    self.close();
+                }
+            }
+        }
+        self.flush_terminals();
+        self.after_activity();
+    }
+
+    /// Run `f` on a channel's terminal, if it exists.
+    pub fn with_terminal<R>(
+        self: &Rc<Self>,
+        channel: ChannelId,
+        f: impl FnOnce(&mut Terminal, &Rc<Self>) -> R,
+    ) -> Option<R> {
+        let mut terms = self.terminals.borrow_mut();
+        terms.get_mut(&channel).map(|t| f(t, self))
+    }
+
+    /// Ask the control core about an SSH authentication attempt, then answer the SSH core.
+    async fn authenticate(self: Rc<Self>, user: String, attempt: SshAttempt) {
+        let method = match &attempt {
+            SshAttempt::None => "none",
+            SshAttempt::Password(_) => "password",
+            SshAttempt::Key(_) => "publickey",
+        };
+        let outcome = match self
+            .core
+            .request(Request::SshAuth {
+                user: user.clone(),
+                attempt,
+            })
+            .await
+        {
+            Some(Reply::Ssh(o)) => o,
+            _ => SshOutcome::Denied,
+        };
+        let accepted = !matches!(outcome, SshOutcome::Denied);
+        if accepted {
+            *self.identity.borrow_mut() = Some(match outcome {
+                SshOutcome::User(info) => Identity::User(info),
+                _ => Identity::Guest(user.clone()),
+            });
+        } else if method != "none" {
+            tracing::info!(conn = self.id, peer = %self.peer, user = %user, method, "authentication failed");
+        }
+        self.ssh.borrow_mut().auth_reply(accepted);
+        self.process_events();
+    }
+
+    /// Send pending terminal output (lobby screens, messages) as the window allows.
+    pub fn flush_terminals(self: &Rc<Self>) {
+        let mut terms = self.terminals.borrow_mut();
+        let mut ssh = self.ssh.borrow_mut();
+        for (ch, t) in terms.iter_mut() {
+            t.flush(&mut ssh, *ch);
+        }
+    }
+
+    /// Queue text for a channel.
+    pub fn send_text(self: &Rc<Self>, channel: ChannelId, text: &str) {
+        self.with_terminal(channel, |t, _| t.queue_output(text.as_bytes()));
+        self.flush_terminals();
+        self.after_activity();
+    }
+
+    /// After anything that may have produced output or moved a window.
+    pub fn after_activity(&self) {
+        self.writer_wake.signal();
+        self.timer_wake.signal();
+        self.reader_wake.signal();
+        self.wake_game_output();
+        if self.ssh.borrow().is_closed() {
+            self.close();
+        }
+    }
+
+    fn wake_game_output(&self) {
+        for t in self.terminals.borrow().values() {
+            t.wake_output();
+        }
+    }
+
+    /// Room for game output on `channel` (window and socket backlog).
+    pub fn room(&self, channel: ChannelId) -> usize {
+        let ssh = self.ssh.borrow();
+        if ssh.transmit().len() >= MAX_TRANSMIT_BACKLOG {
+            return 0;
+        }
+        ssh.send_window(channel)
+    }
+
+    /// Mark the connection over: hang up its games, let the writer flush and close.
+    pub fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        let terms = std::mem::take(&mut *self.terminals.borrow_mut());
+        for (_, t) in terms {
+            t.teardown();
+        }
+        self.writer_wake.signal();
+        self.reader_wake.signal();
+        self.timer_wake.signal();
+    }
+
+    fn finish(&self) {
+        if self.finished.replace(true) {
+            return;
+        }
+        self.close();
+        self.core.conns.borrow_mut().try_remove(self.slot.get());
+        self.core.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(conn = self.id, "connection closed");
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+}

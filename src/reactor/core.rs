@@ -1,0 +1,165 @@
+//! One data core: its listener, its connections, its buffer pool, and its line to the
+//! control core. Everything here is `Rc`/`RefCell`: nothing is shared with other cores except
+//! the immutable configuration and the connection-count atomic.
+
+use super::conn::Conn;
+use super::control::{Envelope, Reply, ReplyEnvelope, Request};
+use super::notify::Notify;
+use super::pool::BufferPool;
+use crate::config::Config;
+use crate::pty::RunAs;
+use crate::ssh::server::ServerSettings;
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+use glommio::net::TcpListener;
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What all cores share (read-only, or atomics).
+pub struct Shared {
+    pub config: Arc<Config>,
+    /// Account the games run as (when the server is root).
+    pub run_as: Option<RunAs>,
+    /// Connections open on all cores, for `limits.max_connections`.
+    pub connections: AtomicUsize,
+    /// Set by the signal thread; cores poll it.
+    pub shutdown: AtomicBool,
+}
+
+/// A pending control-core answer.
+#[derive(Default)]
+struct ReplySlot {
+    reply: RefCell<Option<Reply>>,
+    ready: Notify,
+}
+
+pub struct Core {
+    /// This core's index.
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    /// SSH settings (host key, algorithms) built for this core.
+    pub ssh_settings: Rc<ServerSettings>,
+    /// Transient I/O buffers.
+    pub pool: Rc<BufferPool>,
+    /// Open connections.
+    pub conns: RefCell<Slab<Weak<Conn>>>,
+    /// Requests to the control core.
+    to_control: ConnectedSender<Envelope>,
+    /// Requests waiting for their answer.
+    pending: RefCell<HashMap<u64, Rc<ReplySlot>>>,
+    /// Next request number.
+    next_request: Cell<u64>,
+    /// Games running on this core (for $PLAYERS).
+    pub games_running: Rc<Cell<usize>>,
+}
+
+impl Core {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        ssh_settings: Rc<ServerSettings>,
+        to_control: ConnectedSender<Envelope>,
+    ) -> Rc<Core> {
+        Rc::new(Core {
+            id,
+            shared,
+            ssh_settings,
+            pool: Rc::new(BufferPool::default()),
+            conns: RefCell::new(Slab::new()),
+            to_control,
+            pending: RefCell::new(HashMap::new()),
+            next_request: Cell::new(0),
+            games_running: Rc::new(Cell::new(0)),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Ask the control core; `None` if it is gone (shutting down).
+    pub async fn request(&self, request: Request) -> Option<Reply> {
+        let id = self.next_request.get();
+        self.next_request.set(id.wrapping_add(1));
+        let slot = Rc::new(ReplySlot::default());
+        self.pending.borrow_mut().insert(id, slot.clone());
+        let sent = self
+            .to_control
+            .send(Envelope {
+                core: self.id,
+                id,
+                request,
+            })
+            .await;
+        if sent.is_err() {
+            self.pending.borrow_mut().remove(&id);
+            return None;
+        }
+        slot.ready.wait().await;
+        let reply = slot.reply.borrow_mut().take();
+        reply
+    }
+
+    /// Route control-core answers to their waiting requests (runs on a latency-sensitive
+    /// task queue: cross-core wake-ups are otherwise slow in glommio).
+    pub async fn dispatch_replies(self: Rc<Self>, replies: ConnectedReceiver<ReplyEnvelope>) {
+        while let Some(r) = replies.recv().await {
+            if let Some(slot) = self.pending.borrow_mut().remove(&r.id) {
+                *slot.reply.borrow_mut() = Some(r.reply);
+                slot.ready.signal();
+            }
+        }
+    }
+
+    /// Accept connections until shutdown.
+    pub async fn accept_loop(self: Rc<Self>, listener: TcpListener) {
+        loop {
+            let accepted =
+                futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                    self.wait_shutdown().await;
+                    None
+                })
+                .await;
+            let Some(result) = accepted else { break };
+            let stream = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            Conn::start(self.clone(), stream);
+        }
+        self.shut_down_connections().await;
+    }
+
+    async fn wait_shutdown(&self) {
+        while !self.shared.shutdown.load(Ordering::Relaxed) {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Tell every connection the server is stopping, hang up games, wait (bounded) for them.
+    async fn shut_down_connections(&self) {
+        let conns: Vec<Rc<Conn>> = self
+            .conns
+            .borrow()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect();
+        for c in &conns {
+            c.shutdown("The server is shutting down; your game is being saved.");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline
+            && (self.games_running.get() > 0 || !self.conns.borrow().is_empty())
+        {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

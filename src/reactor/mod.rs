@@ -1,0 +1,264 @@
+//! The only code that touches glommio: one executor per data core (each with its own
+//! SO_REUSEPORT listener, connections, buffer pool and games) plus a control executor for
+//! accounts; the cross-core channels between them; start-up and graceful shutdown.
+
+pub mod clock;
+pub mod conn;
+pub mod control;
+pub mod core;
+pub mod notify;
+pub mod pool;
+pub mod terminal;
+
+use self::control::{ControlState, Envelope, ReplyEnvelope};
+use self::core::{Core, Shared};
+use crate::auth::{PasswordHasher, PasswordParams, Store};
+use crate::config::Config;
+use crate::ssh::hostkey::HostKey;
+use crate::ssh::server::ServerSettings;
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
+use glommio::{Latency, LocalExecutorBuilder, Placement, PoolPlacement, Shares};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Queue depth of each cross-core channel.
+const CHANNEL_DEPTH: usize = 1024;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("{0}")]
+    DataDir(String),
+    #[error("cannot open the account store: {0}")]
+    Store(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start executor: {0}")]
+    Executor(String),
+    #[error("games are configured to run as {user:?}: {reason}")]
+    RunAs { user: String, reason: String },
+}
+
+/// A running server: its bound address and the means to stop it.
+pub struct Server {
+    /// Where SSH listens (the real port when the config said 0).
+    pub ssh_addr: SocketAddr,
+    shared: Arc<Shared>,
+    /// Data core executors (joined on shutdown).
+    threads: Vec<glommio::ExecutorJoinHandle<()>>,
+    /// The control executor: it serves until the process exits, so late account writes
+    /// from draining cores still land.
+    _control: glommio::ExecutorJoinHandle<()>,
+}
+
+impl Server {
+    /// Ask every core to stop: no new connections, games hung up, bounded drain.
+    pub fn stop(&self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    /// Wait for every core to finish.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    pub fn shutdown_flag(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+}
+
+/// Start the server: data directory, host key, account store, executors, listeners.
+pub fn start(config: Config) -> Result<Server, StartError> {
+    let _ = clock::now_ms();
+    crate::datadir::ensure(&config.data_dir).map_err(|e| {
+        StartError::DataDir(format!(
+            "cannot create data_dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let host_key =
+        crate::datadir::load_or_create_host_key(&config.data_dir).map_err(StartError::DataDir)?;
+    let store = Store::open(&crate::datadir::accounts_dir(&config.data_dir))
+        .map_err(|e| StartError::Store(e.to_string()))?;
+    let hasher = PasswordHasher::new(PasswordParams {
+        memory_kib: config.password.memory_kib,
+        iterations: config.password.iterations,
+        parallelism: config.password.parallelism,
+    })
+    .map_err(|e| StartError::Store(e.to_string()))?;
+    let run_as = if nix::unistd::geteuid().is_root() {
+        Some(
+            crate::pty::lookup_run_as(&config.run_as).map_err(|e| StartError::RunAs {
+                user: config.run_as.clone(),
+                reason: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
+
+    let cores = config.cores;
+    let shared = Arc::new(Shared {
+        config: Arc::new(config),
+        run_as,
+        connections: AtomicUsize::new(0),
+        shutdown: AtomicBool::new(false),
+    });
+
+    // Channels: each data core → control (requests) and control → each data core (replies).
+    let mut request_rx: Vec<SharedReceiver<Envelope>> = Vec::new();
+    let mut request_tx: Vec<SharedSender<Envelope>> = Vec::new();
+    let mut reply_rx: Vec<SharedReceiver<ReplyEnvelope>> = Vec::new();
+    let mut reply_tx: Vec<SharedSender<ReplyEnvelope>> = Vec::new();
+    for _ in 0..cores {
+        let (tx, rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
+        request_tx.push(tx);
+        request_rx.push(rx);
+        let (tx, rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
+        reply_tx.push(tx);
+        reply_rx.push(rx);
+    }
+
+    let mut threads = Vec::new();
+    let control = spawn_control(
+        store,
+        Arc::new(hasher),
+        shared.config.password.max_concurrent,
+        request_rx,
+        reply_tx,
+    )?;
+
+    // Data cores bind one after the other so that port 0 resolves once and all share it.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut addr = shared.config.ssh.listen;
+    for (id, (req_tx, rep_rx)) in request_tx.into_iter().zip(reply_rx).enumerate() {
+        let (bound_tx, bound_rx) = mpsc::channel();
+        let placement = if cores <= cpus {
+            Placement::Fixed(id)
+        } else {
+            Placement::Unbound
+        };
+        let shared_c = shared.clone();
+        let key = host_key.clone();
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("dg-core-{id}"))
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(2))
+            .spawn(move || run_data_core(id, shared_c, key, addr, req_tx, rep_rx, bound_tx))
+            .map_err(|e| StartError::Executor(e.to_string()))?;
+        threads.push(handle);
+        match bound_rx.recv() {
+            Ok(Ok(a)) => addr = a,
+            Ok(Err(source)) => return Err(StartError::Bind { addr, source }),
+            Err(_) => return Err(StartError::Executor(format!("core {id} died at start"))),
+        }
+    }
+    Ok(Server {
+        ssh_addr: addr,
+        shared,
+        threads,
+        _control: control,
+    })
+}
+
+fn spawn_control(
+    store: Store,
+    hasher: Arc<PasswordHasher>,
+    max_concurrent: usize,
+    requests: Vec<SharedReceiver<Envelope>>,
+    replies: Vec<SharedSender<ReplyEnvelope>>,
+) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .name("dg-control")
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(max_concurrent))
+        .spawn(move || async move {
+            let state = Rc::new(ControlState {
+                store,
+                hasher,
+                hash_slots: glommio::sync::Semaphore::new(max_concurrent as u64),
+            });
+            let tq = glommio::executor().create_task_queue(
+                Shares::default(),
+                Latency::Matters(Duration::from_millis(1)),
+                "control-requests",
+            );
+            // One server task per data core; each connects its own pair of channel ends so
+            // no core waits on another's start-up.
+            let mut tasks = Vec::new();
+            for (rx, tx) in requests.into_iter().zip(replies) {
+                let state = state.clone();
+                let task = glommio::spawn_local_into(
+                    async move {
+                        // Both ends at once: connecting waits for the peer's matching end.
+                        let (tx, rx) = futures_lite::future::zip(tx.connect(), rx.connect()).await;
+                        let tx = Rc::new(tx);
+                        control::serve(state, rx, tx).await;
+                    },
+                    tq,
+                );
+                if let Ok(t) = task {
+                    tasks.push(t);
+                }
+            }
+            for t in tasks {
+                t.await;
+            }
+        })
+        .map_err(|e| StartError::Executor(e.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_data_core(
+    id: usize,
+    shared: Arc<Shared>,
+    host_key: HostKey,
+    addr: SocketAddr,
+    requests: SharedSender<Envelope>,
+    replies: SharedReceiver<ReplyEnvelope>,
+    bound: mpsc::Sender<std::io::Result<SocketAddr>>,
+) {
+    let listener = match glommio::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = bound.send(Err(std::io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(addr);
+    let _ = bound.send(Ok(local));
+    let settings = Rc::new(ssh_settings(&shared.config, host_key));
+    let (to_control, replies) =
+        futures_lite::future::zip(requests.connect(), replies.connect()).await;
+    let core = Core::new(id, shared, settings, to_control);
+    let tq = glommio::executor().create_task_queue(
+        Shares::default(),
+        Latency::Matters(Duration::from_millis(1)),
+        "control-replies",
+    );
+    if let Ok(t) = glommio::spawn_local_into(core.clone().dispatch_replies(replies), tq) {
+        t.detach();
+    }
+    tracing::debug!(core = id, addr = %local, "core listening");
+    core.clone().accept_loop(listener).await;
+    tracing::debug!(core = id, "core stopped");
+}
+
+/// SSH settings from the configuration.
+fn ssh_settings(config: &Config, host_key: HostKey) -> ServerSettings {
+    let mut s = ServerSettings::new(host_key);
+    s.kex = config.ssh.kex.clone();
+    s.ciphers = config.ssh.ciphers.clone();
+    s.max_auth_tries = config.ssh.max_auth_tries;
+    s.login_grace_ms = config.ssh.login_grace_seconds.saturating_mul(1000);
+    s.rekey_bytes = config.ssh.rekey_bytes;
+    s.rekey_interval_ms = config.ssh.rekey_seconds.saturating_mul(1000);
+    s.auth_banner = (!config.ssh.auth_banner.is_empty()).then(|| config.ssh.auth_banner.clone());
+    s
+}

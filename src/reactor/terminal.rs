@@ -1,0 +1,600 @@
+//! What runs on a session channel: the lobby or a game. The channel's PTY request, locale and
+//! size are kept here; input goes to whichever is active; output not yet covered by the
+//! client's window waits in a small per-channel queue.
+
+use super::conn::Conn;
+use super::control::{Reply, Request};
+use crate::game::{self, GameSession, TerminalInfo, Viewer};
+use crate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use crate::pty::{self, ExitStatus, WinSize};
+use crate::ssh::server::{ChannelId, ServerConnection, TermSize};
+use std::rc::{Rc, Weak};
+
+/// Who the SSH login made this connection.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// An unregistered SSH name (the anonymous lobby).
+    Guest(String),
+    /// A registered, authenticated account.
+    User(UserInfo),
+}
+
+enum Mode {
+    /// Collecting pty-req/env before shell or exec.
+    Setup,
+    Lobby(Lobby),
+    /// A game is being spawned (off the reactor); input typed meanwhile is held for it
+    /// (unacknowledged, so the channel window bounds it).
+    Starting {
+        lobby: Option<Lobby>,
+        held_input: Vec<u8>,
+    },
+    /// A game runs; `lobby` is where the player returns (None when started by exec).
+    Game {
+        session: Rc<GameSession>,
+        lobby: Option<Lobby>,
+    },
+    /// The channel is being closed.
+    Closing,
+}
+
+pub struct Terminal {
+    /// TERM from pty-req; `None` without a PTY.
+    term: Option<String>,
+    size: WinSize,
+    /// LANG / LC_* from env requests.
+    locale: Vec<(String, String)>,
+    mode: Mode,
+    /// Output waiting for window.
+    out: Vec<u8>,
+    /// Close the channel once `out` is sent, with this exit status.
+    close_after: Option<u32>,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            term: None,
+            size: WinSize {
+                cols: 80,
+                rows: 24,
+                px_width: 0,
+                px_height: 0,
+            },
+            locale: Vec::new(),
+            mode: Mode::Setup,
+            out: Vec::new(),
+            close_after: None,
+        }
+    }
+
+    pub fn set_pty(&mut self, term: String, size: TermSize) {
+        self.term = Some(if term.is_empty() {
+            "vt100".into()
+        } else {
+            term
+        });
+        self.size = win(size);
+    }
+
+    pub fn set_env(&mut self, name: String, value: String) {
+        if name == "TERM" {
+            if self.term.is_some() {
+                self.term = Some(value);
+            }
+            return;
+        }
+        self.locale.retain(|(n, _)| *n != name);
+        self.locale.push((name, value));
+    }
+
+    pub fn signal(&mut self, name: &str) {
+        if let (Mode::Game { session, .. }, Some(sig)) =
+            (&self.mode, pty::signal_from_ssh_name(name))
+        {
+            session.signal(sig);
+        }
+    }
+
+    /// Input from the client. Returns true when it was dealt with at once (so the window can
+    /// be refilled now); a game acknowledges its input when written to the PTY.
+    pub fn input(&mut self, data: &[u8]) -> bool {
+        match &mut self.mode {
+            Mode::Game { session, .. } => {
+                session.write_input(data);
+                false
+            }
+            Mode::Lobby(lobby) => {
+                lobby.handle_input(data);
+                true
+            }
+            Mode::Starting { held_input, .. } => {
+                held_input.extend_from_slice(data);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    pub fn queue_output(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Move lobby output into the queue and send what the window allows.
+    pub fn flush(&mut self, ssh: &mut ServerConnection, channel: ChannelId) {
+        if let Mode::Lobby(lobby) = &mut self.mode {
+            lobby.poll_output(&mut self.out);
+        }
+        if !self.out.is_empty() {
+            let n = ssh.send_data(channel, &self.out);
+            self.out.drain(..n);
+        }
+        if self.out.is_empty() {
+            if let Some(status) = self.close_after.take() {
+                ssh.send_exit_status(channel, status);
+                ssh.send_eof(channel);
+                ssh.close_channel(channel);
+                self.mode = Mode::Closing;
+            }
+        }
+    }
+
+    pub fn wake_output(&self) {
+        if let Mode::Game { session, .. } = &self.mode {
+            session.output_room();
+        }
+    }
+
+    /// The channel or connection is gone: hang up a running game.
+    pub fn teardown(self) {
+        if let Mode::Game { session, .. } = &self.mode {
+            session.hang_up();
+        }
+    }
+
+    fn terminal_info(&self) -> TerminalInfo {
+        TerminalInfo {
+            term: self.term.clone().unwrap_or_else(|| "vt100".into()),
+            locale: self.locale.clone(),
+            size: self.size,
+        }
+    }
+
+    /// Finish the channel with a message and exit status.
+    fn finish_with(&mut self, text: &str, status: u32) {
+        self.queue_output(text.as_bytes());
+        self.close_after = Some(status);
+    }
+
+    // ----- reactions that need the connection -----
+
+    /// A shell request: the lobby.
+    pub fn start_shell(conn: &Rc<Conn>, channel: ChannelId) {
+        let user = match conn.identity.borrow().as_ref() {
+            Some(Identity::User(u)) => Some(u.clone()),
+            _ => None,
+        };
+        let ctx = lobby_context(conn);
+        conn.with_terminal(channel, |t, _| {
+            if t.term.is_none() {
+                t.finish_with(
+                    "dungeongate needs a terminal: connect with `ssh -t`.\r\n",
+                    1,
+                );
+                return;
+            }
+            t.mode = Mode::Lobby(Lobby::new(ctx, user, t.size.cols, t.size.rows));
+        });
+        conn.flush_terminals();
+        conn.after_activity();
+    }
+
+    /// An exec request: a game id starts that game directly.
+    pub fn start_exec(conn: &Rc<Conn>, channel: ChannelId, command: &str) {
+        let config = conn.core.config();
+        let game = config.games.iter().find(|g| g.id == command).cloned();
+        let user = match conn.identity.borrow().as_ref() {
+            Some(Identity::User(u)) => Some(u.clone()),
+            _ => None,
+        };
+        let ids: Vec<&str> = config.games.iter().map(|g| g.id.as_str()).collect();
+        let refusal = match (&game, &user) {
+            (None, _) => Some(format!(
+                "'{}' is not a game here. Games: {}. Or connect without a command for the lobby.\r\n",
+                command.chars().filter(|c| !c.is_control()).take(64).collect::<String>(),
+                ids.join(", ")
+            )),
+            (Some(_), None) => Some(
+                "Guests cannot play: log in as a registered user, or connect without a command to register.\r\n"
+                    .to_string(),
+            ),
+            (Some(g), Some(_)) if !game::is_available(g) => {
+                Some(format!("{} is not installed on this server.\r\n", g.name))
+            }
+            _ => None,
+        };
+        let has_pty = conn
+            .with_terminal(channel, |t, _| t.term.is_some())
+            .unwrap_or(false);
+        let refusal = refusal.or_else(|| {
+            (!has_pty).then(|| "Games need a terminal: connect with `ssh -t`.\r\n".to_string())
+        });
+        if let Some(text) = refusal {
+            conn.with_terminal(channel, |t, _| t.finish_with(&text, 1));
+            conn.flush_terminals();
+            conn.after_activity();
+            return;
+        }
+        if let (Some(g), Some(u)) = (game, user) {
+            conn.with_terminal(channel, |t, _| {
+                t.mode = Mode::Starting {
+                    lobby: None,
+                    held_input: Vec::new(),
+                }
+            });
+            glommio::spawn_local(launch(conn.clone(), channel, g.id, u.name)).detach();
+        }
+    }
+
+    pub fn resize(conn: &Rc<Conn>, channel: ChannelId, size: TermSize) {
+        conn.with_terminal(channel, |t, _| {
+            t.size = win(size);
+            match &mut t.mode {
+                Mode::Lobby(l) => l.handle_resize(size.cols, size.rows),
+                Mode::Game { session, .. } => session.resize(t.size),
+                _ => {}
+            }
+        });
+        conn.flush_terminals();
+        conn.after_activity();
+    }
+
+    /// After input: act on what the lobby decided.
+    pub fn after_input(conn: &Rc<Conn>, channel: ChannelId) {
+        loop {
+            let action = conn
+                .with_terminal(channel, |t, _| match &mut t.mode {
+                    Mode::Lobby(l) => l.poll_action(),
+                    _ => None,
+                })
+                .flatten();
+            let Some(action) = action else { break };
+            handle_action(conn, channel, action);
+        }
+        // A lone ESC is only known to be Escape once no more bytes follow.
+        let wants_idle = conn
+            .with_terminal(channel, |t, _| matches!(t.mode, Mode::Lobby(_)))
+            .unwrap_or(false);
+        if wants_idle {
+            let c = conn.clone();
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(std::time::Duration::from_millis(60)).await;
+                c.with_terminal(channel, |t, _| {
+                    if let Mode::Lobby(l) = &mut t.mode {
+                        l.handle_input_idle();
+                    }
+                });
+                Terminal::after_input_idle(&c, channel);
+            })
+            .detach();
+        }
+    }
+
+    fn after_input_idle(conn: &Rc<Conn>, channel: ChannelId) {
+        loop {
+            let action = conn
+                .with_terminal(channel, |t, _| match &mut t.mode {
+                    Mode::Lobby(l) => l.poll_action(),
+                    _ => None,
+                })
+                .flatten();
+            let Some(action) = action else { break };
+            handle_action(conn, channel, action);
+        }
+        conn.flush_terminals();
+        conn.after_activity();
+    }
+}
+
+fn win(size: TermSize) -> WinSize {
+    WinSize {
+        cols: size.cols,
+        rows: size.rows,
+        px_width: size.px_width,
+        px_height: size.px_height,
+    }
+}
+
+fn lobby_context(conn: &Conn) -> LobbyContext {
+    let config = conn.core.config();
+    LobbyContext {
+        server_id: config.server_id.clone(),
+        banner: config.banner.clone(),
+        games: config
+            .games
+            .iter()
+            .map(|g| GameEntry {
+                id: g.id.clone(),
+                name: g.name.clone(),
+                key: g.key,
+                available: game::is_available(g),
+            })
+            .collect(),
+        players: conn.core.games_running.get(),
+        watchers: 0,
+        date: utc_date(),
+    }
+}
+
+/// Today's date in UTC as YYYY-MM-DD (civil-from-days, Howard Hinnant's algorithm).
+fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
+    match action {
+        LobbyAction::Quit => {
+            conn.with_terminal(channel, |t, _| {
+                t.close_after = Some(0);
+            });
+        }
+        LobbyAction::Play { game_id } => {
+            let user = conn
+                .with_terminal(channel, |t, _| match &t.mode {
+                    Mode::Lobby(l) => l.user().cloned(),
+                    _ => None,
+                })
+                .flatten();
+            let Some(user) = user else { return };
+            conn.with_terminal(channel, |t, _| {
+                if let Mode::Lobby(l) = std::mem::replace(&mut t.mode, Mode::Setup) {
+                    t.mode = Mode::Starting {
+                        lobby: Some(l),
+                        held_input: Vec::new(),
+                    };
+                }
+            });
+            glommio::spawn_local(launch(conn.clone(), channel, game_id, user.name)).detach();
+        }
+        LobbyAction::Login { name, password } => {
+            let c = conn.clone();
+            glommio::spawn_local(async move {
+                let r = match c.core.request(Request::Login { name, password }).await {
+                    Some(Reply::User(r)) => r,
+                    _ => Err("The server is busy; try again.".into()),
+                };
+                c.with_terminal(channel, |t, _| {
+                    if let Mode::Lobby(l) = &mut t.mode {
+                        l.handle_login_result(r)
+                    }
+                });
+                c.flush_terminals();
+                c.after_activity();
+            })
+            .detach();
+        }
+        LobbyAction::Register {
+            name,
+            password,
+            email,
+        } => {
+            let c = conn.clone();
+            glommio::spawn_local(async move {
+                let r = match c
+                    .core
+                    .request(Request::Register {
+                        name,
+                        password,
+                        email,
+                    })
+                    .await
+                {
+                    Some(Reply::User(r)) => r,
+                    _ => Err("The server is busy; try again.".into()),
+                };
+                c.with_terminal(channel, |t, _| {
+                    if let Mode::Lobby(l) = &mut t.mode {
+                        l.handle_register_result(r)
+                    }
+                });
+                c.flush_terminals();
+                c.after_activity();
+            })
+            .detach();
+        }
+        LobbyAction::ChangePassword { new_password } => {
+            change(conn, channel, |name| Request::ChangePassword {
+                name,
+                password: new_password,
+            });
+        }
+        LobbyAction::ChangeEmail { email } => {
+            change(conn, channel, |name| Request::ChangeEmail { name, email });
+        }
+    }
+}
+
+fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Request + 'static) {
+    let name = conn
+        .with_terminal(channel, |t, _| match &t.mode {
+            Mode::Lobby(l) => l.user().map(|u| u.name.clone()),
+            _ => None,
+        })
+        .flatten();
+    let Some(name) = name else { return };
+    let c = conn.clone();
+    glommio::spawn_local(async move {
+        let r = match c.core.request(make(name)).await {
+            Some(Reply::Done(r)) => r,
+            _ => Err("The server is busy; try again.".into()),
+        };
+        c.with_terminal(channel, |t, _| {
+            if let Mode::Lobby(l) = &mut t.mode {
+                l.handle_change_result(r)
+            }
+        });
+        c.flush_terminals();
+        c.after_activity();
+    })
+    .detach();
+}
+
+/// Spawn `game_id` for `user` on this core and attach the channel as its player.
+async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: String) {
+    let config = conn.core.shared.config.clone();
+    let run_as = conn.core.shared.run_as.clone();
+    let Some(game) = config.games.iter().find(|g| g.id == game_id).cloned() else {
+        return;
+    };
+    let Some(info) = conn.with_terminal(channel, |t, _| t.terminal_info()) else {
+        return;
+    };
+    let spawn_user = user.clone();
+    // File-system preparation and fork/exec can block: off the reactor.
+    let spawned = glommio::executor()
+        .spawn_blocking(move || {
+            let spec = game::prepare(&config, &game, &spawn_user, &info, run_as.as_ref())
+                .map_err(|e| e.to_string())?;
+            pty::spawn(&spec).map_err(|e| e.to_string())
+        })
+        .await;
+    let child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(conn = conn.id, game = %game_id, error = %e, "game failed to start");
+            refuse_play(
+                &conn,
+                channel,
+                "The game could not be started; the operator has been told.",
+            );
+            return;
+        }
+    };
+    if conn.is_closed() || conn.with_terminal(channel, |_, _| ()).is_none() {
+        // The player left while the game was starting.
+        drop(child);
+        return;
+    }
+    let viewer: Rc<dyn Viewer> = Rc::new(PlayerViewer {
+        conn: Rc::downgrade(&conn),
+        channel,
+    });
+    let session = match GameSession::start(
+        game_id.clone(),
+        user.clone(),
+        child,
+        viewer,
+        conn.core.games_running.clone(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "game session setup failed");
+            refuse_play(&conn, channel, "The game could not be started.");
+            return;
+        }
+    };
+    tracing::info!(conn = conn.id, user = %user, game = %game_id, "game started");
+    conn.with_terminal(channel, |t, _| {
+        if let Mode::Starting { lobby, held_input } = std::mem::replace(&mut t.mode, Mode::Setup) {
+            if !held_input.is_empty() {
+                session.write_input(&held_input);
+            }
+            t.mode = Mode::Game { session, lobby };
+        }
+    });
+}
+
+fn refuse_play(conn: &Rc<Conn>, channel: ChannelId, message: &str) {
+    let held = conn.with_terminal(channel, |t, _| {
+        match std::mem::replace(&mut t.mode, Mode::Setup) {
+            Mode::Starting {
+                lobby: Some(mut l),
+                held_input,
+            } => {
+                l.handle_play_refused(message.to_owned());
+                t.mode = Mode::Lobby(l);
+                held_input.len()
+            }
+            Mode::Starting { held_input, .. } => {
+                t.finish_with(&format!("{message}\r\n"), 1);
+                held_input.len()
+            }
+            other => {
+                t.mode = other;
+                0
+            }
+        }
+    });
+    if let Some(n) = held.filter(|n| *n > 0) {
+        conn.ssh.borrow_mut().channel_consumed(channel, n);
+    }
+    conn.flush_terminals();
+    conn.after_activity();
+}
+
+/// The player's SSH channel as a viewer of its game.
+struct PlayerViewer {
+    conn: Weak<Conn>,
+    channel: ChannelId,
+}
+
+impl Viewer for PlayerViewer {
+    fn room(&self) -> usize {
+        self.conn.upgrade().map_or(0, |c| {
+            if c.is_closed() {
+                0
+            } else {
+                c.room(self.channel)
+            }
+        })
+    }
+
+    fn deliver(&self, data: &[u8]) {
+        if let Some(c) = self.conn.upgrade() {
+            let sent = c.ssh.borrow_mut().send_data(self.channel, data);
+            debug_assert_eq!(sent, data.len());
+            c.after_activity();
+        }
+    }
+
+    fn input_consumed(&self, n: usize) {
+        if let Some(c) = self.conn.upgrade() {
+            c.ssh.borrow_mut().channel_consumed(self.channel, n);
+            c.after_activity();
+        }
+    }
+
+    fn ended(&self, status: Option<ExitStatus>) {
+        let Some(c) = self.conn.upgrade() else { return };
+        let code = match status {
+            Some(ExitStatus::Exited(code)) => code as u32,
+            Some(ExitStatus::Signaled(sig)) => 128 + sig as u32,
+            None => 255,
+        };
+        c.with_terminal(self.channel, |t, _| {
+            match std::mem::replace(&mut t.mode, Mode::Setup) {
+                Mode::Game {
+                    lobby: Some(mut l), ..
+                } => {
+                    l.handle_game_ended("Your game has ended.".into());
+                    t.mode = Mode::Lobby(l);
+                }
+                _ => t.close_after = Some(code),
+            }
+        });
+        c.flush_terminals();
+        c.after_activity();
+    }
+}

@@ -1,0 +1,265 @@
+"""paramiko (5.x) against the server: every kex x cipher pair paramiko offers from our list,
+password and key logins, exec in a PTY, window-change, the lobby, refused requests."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import paramiko
+import pytest
+
+from conftest import (
+    ALICE,
+    ALICE_PW,
+    IO_TIMEOUT,
+    ParamikoShell,
+    cat_echo,
+    channel_drain,
+    channel_read_until,
+    exit_status,
+    paramiko_transport,
+    wait_until,
+)
+
+# paramiko has the @libssh.org name of curve25519 only, no sntrup, no chacha20-poly1305.
+PARAMIKO_KEX = ["mlkem768x25519-sha256", "curve25519-sha256@libssh.org"]
+PARAMIKO_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+KEY_CLASSES = {
+    "ed25519": paramiko.Ed25519Key,
+    "ecdsa": paramiko.ECDSAKey,
+    "rsa": paramiko.RSAKey,
+}
+
+
+def load_key(keys, kind: str):
+    return KEY_CLASSES[kind].from_private_key_file(str(keys[kind].private))
+
+
+@contextlib.contextmanager
+def session(port, user, *, password=None, pkey=None, kex=None, cipher=None):
+    t = paramiko_transport(port, kex, cipher)
+    try:
+        if pkey is not None:
+            t.auth_publickey(user, pkey)
+        elif password is not None:
+            t.auth_password(user, password)
+        assert t.is_authenticated()
+        yield t
+    finally:
+        t.close()
+
+
+def test_paramiko_offers_the_algorithms_this_module_iterates():
+    assert set(PARAMIKO_KEX) <= set(paramiko.Transport._preferred_kex)
+    assert set(PARAMIKO_CIPHERS) <= set(paramiko.Transport._preferred_ciphers)
+
+
+@pytest.mark.parametrize("auth", ["password", "ed25519-key"])
+@pytest.mark.parametrize("cipher", PARAMIKO_CIPHERS)
+@pytest.mark.parametrize("kex", PARAMIKO_KEX)
+def test_each_kex_and_cipher_pair_logs_in_and_echoes(server, keys, kex, cipher, auth):
+    creds = {"password": ALICE_PW} if auth == "password" else {"pkey": load_key(keys, "ed25519")}
+    with session(server.port, ALICE, kex=kex, cipher=cipher, **creds) as t:
+        assert t.local_cipher == cipher and t.remote_cipher == cipher
+        assert t.host_key_type == "ssh-ed25519"
+        cat_echo(t, f"{kex}/{cipher}/{auth}".encode())
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
+def test_ecdsa_and_rsa_keys_log_in(server, keys, kind):
+    with session(server.port, ALICE, pkey=load_key(keys, kind)) as t:
+        cat_echo(t, f"{kind}-ok".encode())
+
+
+def test_an_unregistered_key_is_refused(server, keys):
+    pkey = paramiko.Ed25519Key.from_private_key_file(str(keys["stranger"].private))
+    t = paramiko_transport(server.port)
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            t.auth_publickey(ALICE, pkey)
+        assert not t.is_authenticated()
+    finally:
+        t.close()
+
+
+def test_window_change_resizes_the_game_pty(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        chan = t.open_session(timeout=IO_TIMEOUT)
+        chan.get_pty(term="xterm", width=80, height=24)
+        chan.exec_command("sizeloop")
+        buf = bytearray()
+        channel_read_until(chan, b"SIZE 24 80", buf)
+        chan.resize_pty(width=100, height=40)
+        # Each line makes the game print its current size; the resize is a request on the
+        # same channel, so the first line after it should already see the new size. Keep
+        # asking (bounded) rather than rely on that ordering.
+        for _ in range(20):
+            chan.sendall(b"\n")
+            n = buf.count(b"SIZE ")
+            channel_read_until_count(chan, buf, n + 1)
+            if b"SIZE 40 100" in buf:
+                break
+        assert b"SIZE 40 100" in buf, bytes(buf)
+        chan.resize_pty(width=132, height=50)
+        for _ in range(20):
+            chan.sendall(b"\n")
+            n = buf.count(b"SIZE ")
+            channel_read_until_count(chan, buf, n + 1)
+            if b"SIZE 50 132" in buf:
+                break
+        assert b"SIZE 50 132" in buf, bytes(buf)
+        chan.sendall(b"quit\n")
+        channel_drain(chan)
+        assert exit_status(chan) == 0
+
+
+def channel_read_until_count(chan, buf: bytearray, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + IO_TIMEOUT
+    chan.settimeout(0.2)
+    while buf.count(b"SIZE ") < count or not buf.endswith(b"\n"):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no new SIZE line; got {bytes(buf)!r}")
+        try:
+            data = chan.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            raise AssertionError(f"channel closed; got {bytes(buf)!r}")
+        buf += data
+
+
+def test_the_lobby_shell_plays_the_first_game_and_quits(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        chan = t.open_session(timeout=IO_TIMEOUT)
+        chan.get_pty(term="xterm", width=80, height=24)
+        chan.invoke_shell()
+        sh = ParamikoShell(chan)
+        sh.wait_for("Logged in as", "alice", "Play Cat", "Quit")
+        sh.send(b"p")
+        sh.send(b"meow-meow\r")
+        sh.wait_for("meow-meow")
+        # A fresh screen: what appears from now on was drawn after the game ended.
+        sh.screen.screen.reset()
+        sh.send(b"\x04")
+        sh.wait_for("Logged in as", "Play Cat", "Quit")
+        sh.send(b"q")
+        sh.wait_eof()
+
+
+def test_a_wrong_password_is_refused_and_the_right_one_then_works(server):
+    t = paramiko_transport(server.port)
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            t.auth_password(ALICE, "definitely-wrong")
+        assert not t.is_authenticated()
+        t.auth_password(ALICE, ALICE_PW)
+        assert t.is_authenticated()
+    finally:
+        t.close()
+
+
+def test_after_max_auth_tries_failures_the_server_disconnects(server):
+    max_tries = server.config_dict()["ssh"]["max_auth_tries"]
+    t = paramiko_transport(server.port)
+    refused = 0
+    try:
+        for i in range(max_tries + 5):
+            if not t.is_active():
+                break
+            try:
+                t.auth_password(ALICE, f"wrong-{i}")
+            except paramiko.AuthenticationException:
+                refused += 1
+                continue
+            except (paramiko.SSHException, EOFError, OSError):
+                break
+            pytest.fail("a wrong password was accepted")
+        assert wait_until(lambda: not t.is_active(), IO_TIMEOUT), (
+            f"still connected after {refused} refused passwords (max_auth_tries {max_tries})"
+        )
+        assert 1 <= refused <= max_tries + 1, refused
+    finally:
+        t.close()
+
+
+def test_exec_of_an_unknown_command_gets_status_1_and_a_message(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        chan = t.open_session(timeout=IO_TIMEOUT)
+        chan.get_pty(term="xterm", width=80, height=24)
+        chan.exec_command("no-such-game")
+        out = channel_drain(chan)
+        assert exit_status(chan) == 1
+        assert out.strip(), "no message"
+        # Without a PTY the message may go to stdout or stderr.
+        chan2 = t.open_session(timeout=IO_TIMEOUT)
+        chan2.exec_command("/bin/sh -c id")
+        out2 = channel_drain(chan2)
+        err2 = chan2.recv_stderr(65536) if chan2.recv_stderr_ready() else b""
+        assert exit_status(chan2) == 1
+        assert (out2 + err2).strip(), "no message"
+        assert b"uid=" not in out2 + err2
+
+
+def test_a_port_forward_is_refused_and_the_session_keeps_working(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        with pytest.raises(paramiko.ChannelException):
+            t.open_channel(
+                "direct-tcpip",
+                dest_addr=("127.0.0.1", server.http_port),
+                src_addr=("127.0.0.1", 40000),
+                timeout=IO_TIMEOUT,
+            )
+        assert t.is_active()
+        with pytest.raises(paramiko.SSHException):
+            t.request_port_forward("127.0.0.1", 0)
+        assert t.is_active()
+        cat_echo(t, b"still-alive-after-forward")
+
+
+def test_an_sftp_subsystem_request_is_refused(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        chan = t.open_session(timeout=IO_TIMEOUT)
+        with pytest.raises(paramiko.SSHException):
+            chan.invoke_subsystem("sftp")
+        with pytest.raises(paramiko.SSHException):
+            paramiko.SFTPClient.from_transport(t)
+        assert t.is_active()
+        cat_echo(t, b"still-alive-after-sftp")
+
+
+def test_two_sessions_on_one_connection_run_side_by_side(server):
+    with session(server.port, ALICE, password=ALICE_PW) as t:
+        chans = []
+        for _ in range(2):
+            c = t.open_session(timeout=IO_TIMEOUT)
+            c.get_pty(term="xterm", width=80, height=24)
+            c.exec_command("cat")
+            chans.append(c)
+        for i, c in enumerate(chans):
+            buf = bytearray()
+            token = f"chan-{i}-token".encode()
+            c.sendall(token + b"\n")
+            channel_read_until(c, token, buf)
+            del buf[: buf.index(token) + len(token)]
+            channel_read_until(c, token, buf)
+        for c in chans:
+            c.sendall(b"\x04")
+            channel_drain(c)
+            assert exit_status(c) == 0
+
+
+def test_disconnecting_mid_game_ends_the_game(server):
+    t = paramiko_transport(server.port)
+    t.auth_password(ALICE, ALICE_PW)
+    chan = t.open_session(timeout=IO_TIMEOUT)
+    chan.get_pty(term="xterm", width=80, height=24)
+    chan.exec_command("cat")
+    buf = bytearray()
+    chan.sendall(b"running\n")
+    channel_read_until(chan, b"running", buf)
+    assert wait_until(lambda: server.children(), IO_TIMEOUT), "no game process while playing"
+    t.close()
+    # The autouse idle check then requires the server to end and reap the game.
