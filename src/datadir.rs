@@ -1,5 +1,9 @@
-//! The data directory: created on first start (mode 0700), holding the SSH host key
-//! (`ssh_host_ed25519_key`, OpenSSH format, mode 0600, plus its `.pub`) and the accounts.
+//! The data directory: created on first start, holding the SSH host key
+//! (`ssh_host_ed25519_key`, OpenSSH format, mode 0600, plus its `.pub`), the accounts
+//! (`accounts/`, mode 0700) and the per-user game files (`users/`, owned by `run_as`).
+//!
+//! The directory itself is mode 0711: games, which run as an unprivileged user, must be able
+//! to pass through it to their own files, but not list it.
 
 use crate::ssh::hostkey::HostKey;
 use std::fs;
@@ -19,7 +23,7 @@ pub fn accounts_dir(data_dir: &Path) -> PathBuf {
 pub fn ensure(data_dir: &Path) -> std::io::Result<()> {
     if !data_dir.exists() {
         fs::create_dir_all(data_dir)?;
-        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o711))?;
     }
     Ok(())
 }

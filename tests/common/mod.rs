@@ -1,0 +1,700 @@
+//! Shared harness for the Rust integration tests: runs the real `dungeongate` binary on
+//! loopback with a throw-away data dir and config, creates accounts through its CLI, drives
+//! it with the `russh` client, and watches its child processes through `/proc`.
+//!
+//! Nothing here sleeps for a fixed time or asserts a duration: every wait is "until X or a
+//! generous deadline", and a deadline that passes fails the test with the evidence attached
+//! (server log tail, output seen so far).
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::borrow::Cow;
+use std::fs;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use russh::client::{self, Handle, Msg};
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{Channel, ChannelMsg, Preferred};
+
+/// Bounds a server start (the binary is already built by cargo).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bounds a server stop after SIGTERM.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bounds one network step (connect, auth, a channel request, an expected echo).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bounds a CLI call.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A registered account every server gets.
+pub const ALICE: &str = "alice";
+/// Alice's password.
+pub const ALICE_PW: &str = "alice-pass-1";
+
+/// A test-only game definition (id, command, args); goes into the config's `games` list.
+#[derive(Debug, Clone)]
+pub struct GameDef {
+    /// Game id (what `exec` names).
+    pub id: String,
+    /// Program to run.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl GameDef {
+    /// A game running `command` with `args`.
+    pub fn new(id: &str, command: &str, args: &[&str]) -> Self {
+        Self {
+            id: id.to_owned(),
+            command: command.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+}
+
+/// One `dungeongate serve` process with its own temp dir, config and ports.
+pub struct Server {
+    /// Temp root (mode 0755: games run as the `games` user when we are root and must be able
+    /// to read scripts placed here). Removed on drop.
+    root: tempfile::TempDir,
+    /// Config file path.
+    pub config: PathBuf,
+    /// Server stderr (its log).
+    log: PathBuf,
+    /// SSH port.
+    pub port: u16,
+    /// The running process; `None` once stopped.
+    child: Option<Child>,
+    /// Its pid (kept after stop for messages).
+    pub pid: i32,
+}
+
+impl Server {
+    /// Starts a server with a `cat` game (id `cat`) plus `extra` games; `patch` may edit the
+    /// config JSON (it is YAML-compatible) before it is written. Creates `alice`.
+    pub fn start(extra: &[GameDef], patch: impl FnOnce(&mut serde_json::Value)) -> Server {
+        let root = tempfile::Builder::new()
+            .prefix("dg-russh-")
+            .tempdir()
+            .expect("temp dir");
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).expect("chmod root");
+        let port = free_port();
+        let mut http_port = free_port();
+        while http_port == port {
+            http_port = free_port();
+        }
+        let mut games = vec![serde_json::json!({"id": "cat", "name": "Cat", "command": "/bin/cat"})];
+        for g in extra {
+            games.push(serde_json::json!({
+                "id": g.id, "name": g.id, "command": g.command, "args": g.args,
+            }));
+        }
+        let mut cfg = serde_json::json!({
+            "server_id": "dg-russh",
+            "data_dir": root.path().join("data"),
+            "cores": 2,
+            "ssh": {"listen": format!("127.0.0.1:{port}"), "login_grace_seconds": 120},
+            "http": {"listen": format!("127.0.0.1:{http_port}")},
+            "password": {"memory_kib": 64, "iterations": 1, "parallelism": 1, "max_concurrent": 2},
+            "banner": "## $SERVERID russh tests\n",
+            "games": games,
+            "log": {"format": "text", "level": "info"},
+        });
+        patch(&mut cfg);
+        let config = root.path().join("config.yaml");
+        fs::write(&config, serde_json::to_string_pretty(&cfg).expect("json")).expect("config");
+        let log = root.path().join("server.log");
+        let mut server = Server {
+            root,
+            config,
+            log,
+            port,
+            child: None,
+            pid: 0,
+        };
+        server.add_user(ALICE, ALICE_PW);
+        server.spawn();
+        server
+    }
+
+    /// The temp root (world-readable); put test-only game scripts here.
+    pub fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Launches the process and waits for `ssh listening on 127.0.0.1:PORT` on its stdout.
+    fn spawn(&mut self) {
+        let log = fs::File::create(&self.log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dungeongate"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dungeongate serve");
+        self.pid = i32::try_from(child.id()).expect("pid fits i32");
+        let stdout = child.stdout.take().expect("piped stdout");
+        self.child = Some(child);
+        let want = format!("ssh listening on 127.0.0.1:{}", self.port);
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Keeps draining stdout for the server's whole life so it never blocks on a pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => {
+                    let done = line.contains(&want);
+                    seen.push(line);
+                    if done {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "server exited before listening ({:?}); stdout {seen:?}\nlog:\n{}",
+                        self.try_wait(),
+                        self.log_tail()
+                    )
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "server did not print {want:?} in time; stdout {seen:?}\nlog:\n{}",
+                    self.log_tail()
+                );
+            }
+        }
+    }
+
+    /// Exit status if the process already ended.
+    fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Last lines of the server log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Runs `dungeongate ARGS --config CONFIG` with `stdin`, panicking on failure.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dungeongate"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dungeongate CLI");
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(stdin.as_bytes()).expect("CLI stdin");
+        }
+        let deadline = Instant::now() + CLI_TIMEOUT;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait CLI") {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`dungeongate {args:?}` did not finish in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        assert!(
+            status.success(),
+            "`dungeongate {args:?}` failed ({status}): stdout {out:?} stderr {err:?}"
+        );
+        out
+    }
+
+    /// Creates an account through the CLI (password on stdin).
+    pub fn add_user(&self, name: &str, password: &str) {
+        self.cli(&["user", "add", name], &format!("{password}\n"));
+    }
+
+    /// Adds an OpenSSH public key line to an account through the CLI.
+    pub fn add_key(&self, name: &str, key: &PrivateKey) {
+        let line = key.public_key().to_openssh().expect("openssh public key");
+        let file = self.dir().join(format!("{name}-{}.pub", unique()));
+        fs::write(&file, format!("{line}\n")).expect("write .pub");
+        let file = file.to_str().expect("utf-8 path").to_owned();
+        self.cli(&["user", "key", "add", name, &file], "");
+    }
+
+    /// Direct children of the server.
+    pub fn children(&self) -> Vec<ProcInfo> {
+        children_of(self.pid)
+    }
+
+    /// Names of the server's threads (`/proc/PID/task/*/comm`).
+    pub fn thread_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let Ok(dir) = fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return names;
+        };
+        for e in dir.flatten() {
+            if let Ok(c) = fs::read_to_string(e.path().join("comm")) {
+                names.push(c.trim_end().to_owned());
+            }
+        }
+        names
+    }
+
+    /// Panics unless the server is still running.
+    pub fn assert_alive(&mut self, what: &str) {
+        if let Some(s) = self.try_wait() {
+            panic!("server exited {what} ({s})\nlog:\n{}", self.log_tail());
+        }
+    }
+
+    /// Waits until the server has no child processes (every game ended and was reaped).
+    pub fn assert_idle(&mut self, what: &str) {
+        self.assert_alive(what);
+        if wait_until(STOP_TIMEOUT, || self.children().is_empty()).is_none() {
+            panic!(
+                "server still has children {what}: {:?}\nlog:\n{}",
+                self.children(),
+                self.log_tail()
+            );
+        }
+    }
+
+    /// Stops with SIGTERM, expects a clean exit, and checks that no process the server had
+    /// started (any descendant alive just before the signal) outlives it.
+    pub fn stop(mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let before = descendants_of(self.pid);
+        kill(Pid::from_raw(self.pid), Signal::SIGTERM).expect("SIGTERM server");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait server") {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "server did not exit within {STOP_TIMEOUT:?} of SIGTERM\nlog:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "server exited with {status} after SIGTERM\nlog:\n{}",
+            self.log_tail()
+        );
+        let left = wait_until(STOP_TIMEOUT, || {
+            let alive: Vec<&ProcInfo> = before.iter().filter(|p| p.still_exists()).collect();
+            alive.is_empty().then_some(())
+        });
+        if left.is_none() {
+            let alive: Vec<&ProcInfo> = before.iter().filter(|p| p.still_exists()).collect();
+            panic!(
+                "processes started by the server outlived it: {alive:?}\nlog:\n{}",
+                self.log_tail()
+            );
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A test that panicked before `stop`: do not leave the server (and its games) behind.
+        if let Some(mut c) = self.child.take() {
+            let kids = descendants_of(self.pid);
+            let _ = c.kill();
+            let _ = c.wait();
+            for k in kids {
+                if k.still_exists() {
+                    let _ = kill(Pid::from_raw(k.pid), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// One line of `/proc/PID/stat`, the parts the tests look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Process id.
+    pub pid: i32,
+    /// Parent pid.
+    pub ppid: i32,
+    /// State letter (`R`, `S`, `Z`, …).
+    pub state: char,
+    /// Command name.
+    pub comm: String,
+    /// Start time in clock ticks: tells a reused pid from the original.
+    pub start: u64,
+}
+
+impl ProcInfo {
+    /// Reads `/proc/PID/stat`; `None` if the process is gone.
+    pub fn read(pid: i32) -> Option<ProcInfo> {
+        let raw = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let lpar = raw.find('(')?;
+        let rpar = raw.rfind(')')?;
+        let comm = raw.get(lpar + 1..rpar)?.to_owned();
+        let rest: Vec<&str> = raw.get(rpar + 2..)?.split_whitespace().collect();
+        Some(ProcInfo {
+            pid,
+            state: rest.first()?.chars().next()?,
+            ppid: rest.get(1)?.parse().ok()?,
+            start: rest.get(19)?.parse().ok()?,
+            comm,
+        })
+    }
+
+    /// True while this very process (same pid and start time) still has a `/proc` entry
+    /// (running or an unreaped zombie).
+    pub fn still_exists(&self) -> bool {
+        ProcInfo::read(self.pid).is_some_and(|p| p.start == self.start)
+    }
+}
+
+/// Every process on the machine.
+pub fn all_processes() -> Vec<ProcInfo> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(ProcInfo::read)
+        .collect()
+}
+
+/// Direct children of `pid`.
+pub fn children_of(pid: i32) -> Vec<ProcInfo> {
+    all_processes().into_iter().filter(|p| p.ppid == pid).collect()
+}
+
+/// All descendants of `pid`.
+pub fn descendants_of(pid: i32) -> Vec<ProcInfo> {
+    let all = all_processes();
+    let mut out: Vec<ProcInfo> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for c in all.iter().filter(|c| c.ppid == p) {
+            frontier.push(c.pid);
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// Polls `f` until it returns `Some` or `within` passes.
+pub fn wait_until<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Async twin of [`wait_until`] for use inside tokio tests.
+pub async fn wait_until_async<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A port that was free a moment ago (bind port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A number unique within this test process.
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh ed25519 key (seed from the kernel's CSPRNG).
+pub fn new_ed25519_key() -> PrivateKey {
+    let mut seed = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .expect("read /dev/urandom");
+    PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+}
+
+/// Raises the soft open-file limit to at least `want` (up to the hard limit) and returns the
+/// soft limit now in force. Children started afterwards (the server) inherit it.
+pub fn raise_nofile(want: u64) -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft >= want {
+        return soft;
+    }
+    let new = want.min(hard);
+    setrlimit(Resource::RLIMIT_NOFILE, new, hard).expect("setrlimit");
+    new
+}
+
+// ------------------------------------------------------------------------------------------
+// The russh side
+
+/// Client handler: accepts the server's host key if (and only if) it is ssh-ed25519, the
+/// only host key type the server has.
+pub struct Client;
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.algorithm() == Algorithm::Ed25519))
+    }
+}
+
+/// How a test logs in.
+#[derive(Clone)]
+pub enum Login {
+    /// Password authentication.
+    Password(String),
+    /// Public-key authentication with this key.
+    Key(Arc<PrivateKey>),
+}
+
+/// Client algorithm preferences: exactly one kex and one cipher (so the handshake either uses
+/// them or fails), ed25519 host keys.
+pub fn preferred(kex: russh::kex::Name, cipher: russh::cipher::Name) -> Preferred {
+    Preferred {
+        kex: Cow::Owned(vec![
+            kex,
+            russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
+            russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ]),
+        key: Cow::Owned(vec![Algorithm::Ed25519]),
+        cipher: Cow::Owned(vec![cipher]),
+        ..Preferred::default()
+    }
+}
+
+/// Client configuration with `pref` algorithms and no inactivity timeout.
+pub fn client_config(pref: Preferred) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        preferred: pref,
+        inactivity_timeout: None,
+        ..client::Config::default()
+    })
+}
+
+/// Connects to `port` with `preferred` algorithms and authenticates `user`.
+pub async fn connect(port: u16, pref: Preferred, user: &str, login: &Login) -> Handle<Client> {
+    let fut = client::connect(client_config(pref), ("127.0.0.1", port), Client);
+    let mut h = tokio::time::timeout(IO_TIMEOUT, fut)
+        .await
+        .expect("connect timed out")
+        .expect("connect/kex failed");
+    authenticate(&mut h, user, login).await;
+    h
+}
+
+/// Connects over a socket the test keeps a second handle to, so it can cut the TCP
+/// connection abruptly (`shutdown`) without any SSH goodbye. Returns that handle too.
+pub async fn connect_cuttable(
+    port: u16,
+    user: &str,
+    login: &Login,
+) -> (Handle<Client>, std::net::TcpStream) {
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("tcp connect");
+    let keep = sock.try_clone().expect("dup socket");
+    sock.set_nonblocking(true).expect("nonblocking");
+    let stream = tokio::net::TcpStream::from_std(sock).expect("tokio socket");
+    let fut = client::connect_stream(client_config(Preferred::default()), stream, Client);
+    let mut h = tokio::time::timeout(IO_TIMEOUT, fut)
+        .await
+        .expect("connect timed out")
+        .expect("connect/kex failed");
+    authenticate(&mut h, user, login).await;
+    (h, keep)
+}
+
+/// Authenticates `user` on a connected handle; panics unless the server accepts.
+pub async fn authenticate(h: &mut Handle<Client>, user: &str, login: &Login) {
+    let res = match login {
+        Login::Password(pw) => {
+            tokio::time::timeout(IO_TIMEOUT, h.authenticate_password(user, pw.clone())).await
+        }
+        Login::Key(k) => {
+            let k = PrivateKeyWithHashAlg::new(k.clone(), None);
+            tokio::time::timeout(IO_TIMEOUT, h.authenticate_publickey(user, k)).await
+        }
+    }
+    .expect("auth timed out")
+    .expect("auth failed with an error");
+    assert!(res.success(), "server refused authentication of {user}");
+}
+
+/// A session channel with a PTY, plus everything it has received so far.
+pub struct Term {
+    /// The channel.
+    pub channel: Channel<Msg>,
+    /// All data bytes received.
+    pub output: Vec<u8>,
+    /// Exit status, once sent.
+    pub exit_status: Option<u32>,
+    /// The server closed the channel (or the connection ended).
+    pub closed: bool,
+}
+
+impl Term {
+    /// Opens a session, requests an `xterm` PTY of `cols`×`rows`, and execs `command`; a
+    /// refusal of either request fails the test.
+    pub async fn start(h: &Handle<Client>, cols: u32, rows: u32, command: &str) -> Term {
+        let mut t = Term::open_pty(h, cols, rows).await;
+        assert!(t.exec(command).await, "server refused exec {command:?}");
+        t
+    }
+
+    /// Opens a session and requests an `xterm` PTY of `cols`×`rows` (must succeed).
+    pub async fn open_pty(h: &Handle<Client>, cols: u32, rows: u32) -> Term {
+        let channel = tokio::time::timeout(IO_TIMEOUT, h.channel_open_session())
+            .await
+            .expect("channel open timed out")
+            .expect("channel open failed");
+        channel
+            .request_pty(true, "xterm", cols, rows, 0, 0, &[])
+            .await
+            .expect("pty request");
+        let mut t = Term {
+            channel,
+            output: Vec::new(),
+            exit_status: None,
+            closed: false,
+        };
+        assert!(t.reply("pty-req").await, "server refused the PTY request");
+        t
+    }
+
+    /// Sends an exec request (want-reply); true if the server accepted it.
+    pub async fn exec(&mut self, command: &str) -> bool {
+        self.channel.exec(true, command).await.expect("exec request");
+        self.reply("exec").await
+    }
+
+    /// Waits for the success/failure reply to the last request: true on success.
+    async fn reply(&mut self, what: &str) -> bool {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = tokio::time::timeout(left, self.channel.wait())
+                .await
+                .unwrap_or_else(|_| panic!("no reply to {what}"));
+            match msg {
+                Some(ChannelMsg::Success) => return true,
+                Some(ChannelMsg::Failure) => return false,
+                Some(other) => self.absorb(other),
+                None => panic!("channel closed before the reply to {what}"),
+            }
+        }
+    }
+
+    /// Records one message.
+    fn absorb(&mut self, msg: ChannelMsg) {
+        match msg {
+            ChannelMsg::Data { data } => self.output.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, .. } => self.output.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => self.exit_status = Some(exit_status),
+            ChannelMsg::Close => self.closed = true,
+            _ => {}
+        }
+    }
+
+    /// Sends bytes as if typed.
+    pub async fn send(&self, bytes: &[u8]) {
+        self.channel
+            .data_bytes(bytes.to_vec())
+            .await
+            .expect("send data");
+    }
+
+    /// Output so far, lossily decoded.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+
+    /// Reads until `done(output)` holds; panics (showing the output) if `within` passes or
+    /// the channel ends first.
+    pub async fn read_until(&mut self, what: &str, within: Duration, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(&self.text()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(m)) => self.absorb(m),
+                Ok(None) => panic!("channel ended while waiting for {what}; output {:?}", self.text()),
+                Err(_) => panic!("timed out waiting for {what}; output {:?}", self.text()),
+            }
+        }
+    }
+
+    /// Waits until `needle` occurs at least `count` times in the output.
+    pub async fn expect_count(&mut self, needle: &str, count: usize) {
+        self.read_until(&format!("{count}× {needle:?}"), IO_TIMEOUT, |t| {
+            t.matches(needle).count() >= count
+        })
+        .await;
+    }
+
+    /// Reads until the channel ends; returns the exit status.
+    pub async fn wait_exit(&mut self) -> Option<u32> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(m)) => self.absorb(m),
+                Ok(None) => self.closed = true,
+                Err(_) => panic!("channel did not close; output {:?}", self.text()),
+            }
+        }
+        self.exit_status
+    }
+}
