@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
 use common::{
-    connect, connect_cuttable, new_ed25519_key, preferred, wait_until_async, GameDef, Login,
-    ProcInfo, Server, Term, ALICE, ALICE_PW, IO_TIMEOUT,
+    connect, connect_cuttable, new_ed25519_key, preferred, wait_until_async, Login, ProcInfo,
+    ScriptGame, Server, Term, ALICE, ALICE_PW, IO_TIMEOUT,
 };
 use russh::{cipher, kex, Disconnect, Preferred};
 
@@ -33,15 +33,8 @@ const SIZE_SCRIPT: &str = "stty size\nwhile IFS= read -r line; do stty size; don
 
 /// Test-only game: writes "hup" to the file named by $1 when it gets SIGHUP; reads nothing,
 /// so only a signal can end it.
-const HUP_SCRIPT: &str = "trap 'echo hup > \"$1\"; exit 0' HUP\necho ready\nwhile :; do sleep 1; done\n";
-
-/// Writes a world-readable test script into the server's temp dir; returns its path.
-fn script(server: &Server, name: &str, body: &str) -> String {
-    let path = server.dir().join(name);
-    fs::write(&path, body).expect("write script");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod script");
-    path.to_str().expect("utf-8 path").to_owned()
-}
+const HUP_SCRIPT: &str =
+    "trap 'echo hup > \"$1\"; exit 0' HUP\necho ready\nwhile :; do sleep 1; done\n";
 
 /// Types a distinct line into `cat` and waits until it is there twice: the PTY's echo plus
 /// cat's own copy.
@@ -126,45 +119,26 @@ async fn a_login_with_a_wrong_password_is_refused() {
     )
     .await
     .expect("connect");
-    let res = tokio::time::timeout(IO_TIMEOUT, h.authenticate_password(ALICE, "not-her-password"))
-        .await
-        .expect("auth timed out")
-        .expect("auth exchange");
+    let res = tokio::time::timeout(
+        IO_TIMEOUT,
+        h.authenticate_password(ALICE, "not-her-password"),
+    )
+    .await
+    .expect("auth timed out")
+    .expect("auth exchange");
     assert!(!res.success(), "a wrong password was accepted");
     server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_change_reaches_the_game() {
-    let mut server = Server::start(&[], |_| {});
-    let path = script(&server, "size.sh", SIZE_SCRIPT);
-    server.stop();
-    // Restart with the game configured (the script path is only known once the dir exists).
-    let mut server = Server::start(&[GameDef::new("size", "/bin/sh", &[&path])], |_| {});
-    // The first server's temp dir (and the script) are gone: write it again in the new one.
-    let path2 = script(&server, "size.sh", SIZE_SCRIPT);
-    assert_ne!(path, path2);
-    server.stop();
-    let _ = (path, path2);
-    // Simplest correct order: pick the script location first, then start with it.
-    let scripts = tempfile::Builder::new()
-        .prefix("dg-russh-scripts-")
-        .tempdir()
-        .expect("temp dir");
-    fs::set_permissions(scripts.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = scripts.path().join("size.sh");
-    fs::write(&path, SIZE_SCRIPT).expect("write script");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod script");
-    let path = path.to_str().expect("utf-8").to_owned();
-    server = Server::start(&[GameDef::new("size", "/bin/sh", &[&path])], |_| {});
-
-    let h = connect(
-        server.port,
-        Preferred::default(),
-        ALICE,
-        &Login::Password(ALICE_PW.to_owned()),
-    )
-    .await;
+    let size = ScriptGame {
+        id: "size",
+        body: SIZE_SCRIPT,
+        args: &[],
+    };
+    let mut server = Server::start(&[size], |_| {});
+    let h = connect(server.port, Preferred::default(), ALICE, &password()).await;
     let mut t = Term::start(&h, 80, 24, "size").await;
     t.expect_count("24 80", 1).await;
     t.channel
@@ -173,7 +147,10 @@ async fn window_change_reaches_the_game() {
         .expect("window-change");
     t.send(b"go\r").await;
     t.expect_count("40 100", 1).await;
-    t.channel.window_change(132, 50, 0, 0).await.expect("window-change");
+    t.channel
+        .window_change(132, 50, 0, 0)
+        .await
+        .expect("window-change");
     t.send(b"again\r").await;
     t.expect_count("50 132", 1).await;
     h.disconnect(Disconnect::ByApplication, "", "en")
@@ -181,4 +158,83 @@ async fn window_change_reaches_the_game() {
         .expect("disconnect");
     server.assert_idle("after the size game's connection closed");
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_while_cat_runs_ends_and_reaps_it() {
+    let mut server = Server::start(&[], |_| {});
+    let h = connect(server.port, Preferred::default(), ALICE, &password()).await;
+    let mut t = Term::start(&h, 80, 24, "cat").await;
+    round_trip(&mut t, "before-disconnect").await;
+    let cat = the_cat(&server).await;
+    h.disconnect(Disconnect::ByApplication, "bye", "en")
+        .await
+        .expect("disconnect");
+    assert_reaped(&server, &cat).await;
+    server.assert_idle("after the disconnect");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_sends_sighup_to_the_game_and_reaps_it() {
+    let hup = ScriptGame {
+        id: "hup",
+        body: HUP_SCRIPT,
+        args: &["{dir}/marks/hup"],
+    };
+    let mut server = Server::start(&[hup], |_| {});
+    // Games run as the `games` user when the server is root: the mark dir must be writable.
+    let marks = server.dir().join("marks");
+    fs::create_dir(&marks).expect("marks dir");
+    fs::set_permissions(&marks, fs::Permissions::from_mode(0o777)).expect("chmod marks");
+    let (h, sock) = connect_cuttable(server.port, ALICE, &password()).await;
+    let mut t = Term::start(&h, 80, 24, "hup").await;
+    t.expect_count("ready", 1).await;
+    let game = wait_until_async(IO_TIMEOUT, || {
+        server.children().into_iter().find(|p| p.comm == "sh")
+    })
+    .await
+    .unwrap_or_else(|| panic!("no sh game child: {:?}", server.children()));
+    // No SSH goodbye: the TCP connection just ends.
+    sock.shutdown(std::net::Shutdown::Both).expect("shutdown");
+    drop(t);
+    drop(h);
+    assert_reaped(&server, &game).await;
+    let mark = fs::read_to_string(marks.join("hup")).unwrap_or_default();
+    assert_eq!(
+        mark.trim(),
+        "hup",
+        "the game did not get SIGHUP\nlog:\n{}",
+        server.log_tail()
+    );
+    server.assert_idle("after the cut connection");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_of_an_unknown_game_id_exits_1_with_a_message() {
+    let mut server = Server::start(&[], |_| {});
+    let h = connect(server.port, Preferred::default(), ALICE, &password()).await;
+    let mut t = Term::open_pty(&h, 80, 24).await;
+    // The server may accept the request and then report, or refuse it; either way the
+    // channel must end with status 1 and say why.
+    let _accepted = t.exec("no-such-game").await;
+    let status = t.wait_exit().await;
+    assert_eq!(status, Some(1), "exit status; output {:?}", t.text());
+    let text = t.text();
+    assert!(
+        text.contains("no-such-game") && text.contains("not a game"),
+        "message should name the id and say it is not a game: {text:?}"
+    );
+    assert!(
+        text.contains("cat"),
+        "message should list the games: {text:?}"
+    );
+    server.assert_idle("after the refused exec");
+    server.stop();
+}
+
+/// Alice's password login.
+fn password() -> Login {
+    Login::Password(ALICE_PW.to_owned())
 }

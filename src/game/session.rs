@@ -88,16 +88,16 @@ impl GameSession {
         Ok(session)
     }
 
-    /// Player keystrokes; written to the PTY in order.
-    pub fn write_input(&self, data: &[u8]) {
+    /// Player keystrokes; written to the PTY in order and acknowledged through
+    /// [`Viewer::input_consumed`]. Returns false when the game is over and the input was
+    /// dropped (the caller acknowledges it itself: no callback runs from inside this call).
+    pub fn write_input(&self, data: &[u8]) -> bool {
         if self.finished.get() {
-            if let Some(p) = self.player.borrow().as_ref() {
-                p.input_consumed(data.len());
-            }
-            return;
+            return false;
         }
         self.input.borrow_mut().extend_from_slice(data);
         self.input_ready.signal();
+        true
     }
 
     /// A viewer may have room again.

@@ -51,6 +51,12 @@ pub struct Terminal {
     close_after: Option<u32>,
 }
 
+impl Default for Terminal {
+    fn default() -> Self {
+        Terminal::new()
+    }
+}
+
 impl Terminal {
     pub fn new() -> Terminal {
         Terminal {
@@ -100,10 +106,8 @@ impl Terminal {
     /// be refilled now); a game acknowledges its input when written to the PTY.
     pub fn input(&mut self, data: &[u8]) -> bool {
         match &mut self.mode {
-            Mode::Game { session, .. } => {
-                session.write_input(data);
-                false
-            }
+            // Acknowledged once written to the PTY (or now, if the game is already over).
+            Mode::Game { session, .. } => !session.write_input(data),
             Mode::Lobby(lobby) => {
                 lobby.handle_input(data);
                 true
@@ -482,11 +486,6 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
             return;
         }
     };
-    if conn.is_closed() || conn.with_terminal(channel, |_, _| ()).is_none() {
-        // The player left while the game was starting.
-        drop(child);
-        return;
-    }
     let viewer: Rc<dyn Viewer> = Rc::new(PlayerViewer {
         conn: Rc::downgrade(&conn),
         channel,
@@ -505,9 +504,15 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
             return;
         }
     };
+    if conn.is_closed() || conn.with_terminal(channel, |_, _| ()).is_none() {
+        // The player left while the game was starting: hang it up like any other.
+        session.hang_up();
+        return;
+    }
     tracing::info!(conn = conn.id, user = %user, game = %game_id, "game started");
     conn.with_terminal(channel, |t, _| {
         if let Mode::Starting { lobby, held_input } = std::mem::replace(&mut t.mode, Mode::Setup) {
+            // Just started, so the game takes it; acknowledged once written.
             if !held_input.is_empty() {
                 session.write_input(&held_input);
             }

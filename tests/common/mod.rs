@@ -39,26 +39,16 @@ pub const ALICE: &str = "alice";
 /// Alice's password.
 pub const ALICE_PW: &str = "alice-pass-1";
 
-/// A test-only game definition (id, command, args); goes into the config's `games` list.
-#[derive(Debug, Clone)]
-pub struct GameDef {
+/// A TEST-ONLY game: a `/bin/sh` script written into the server's temp dir and configured
+/// as `command: /bin/sh, args: [SCRIPT, ARGS…]`. Never a product configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptGame<'a> {
     /// Game id (what `exec` names).
-    pub id: String,
-    /// Program to run.
-    pub command: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-}
-
-impl GameDef {
-    /// A game running `command` with `args`.
-    pub fn new(id: &str, command: &str, args: &[&str]) -> Self {
-        Self {
-            id: id.to_owned(),
-            command: command.to_owned(),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-        }
-    }
+    pub id: &'a str,
+    /// The script's text.
+    pub body: &'a str,
+    /// Extra arguments; `{dir}` in them becomes the server's temp root.
+    pub args: &'a [&'a str],
 }
 
 /// One `dungeongate serve` process with its own temp dir, config and ports.
@@ -79,9 +69,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with a `cat` game (id `cat`) plus `extra` games; `patch` may edit the
-    /// config JSON (it is YAML-compatible) before it is written. Creates `alice`.
-    pub fn start(extra: &[GameDef], patch: impl FnOnce(&mut serde_json::Value)) -> Server {
+    /// Starts a server with a `cat` game (id `cat`) plus the `scripts` games; `patch` may
+    /// edit the config JSON (it is YAML-compatible) before it is written. Creates `alice`.
+    pub fn start(scripts: &[ScriptGame<'_>], patch: impl FnOnce(&mut serde_json::Value)) -> Server {
         let root = tempfile::Builder::new()
             .prefix("dg-russh-")
             .tempdir()
@@ -92,10 +82,17 @@ impl Server {
         while http_port == port {
             http_port = free_port();
         }
-        let mut games = vec![serde_json::json!({"id": "cat", "name": "Cat", "command": "/bin/cat"})];
-        for g in extra {
+        let mut games =
+            vec![serde_json::json!({"id": "cat", "name": "Cat", "command": "/bin/cat"})];
+        for g in scripts {
+            let path = root.path().join(format!("{}.sh", g.id));
+            fs::write(&path, g.body).expect("write game script");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod script");
+            let dir = root.path().to_str().expect("utf-8 temp path");
+            let mut args = vec![path.to_str().expect("utf-8 temp path").to_owned()];
+            args.extend(g.args.iter().map(|a| a.replace("{dir}", dir)));
             games.push(serde_json::json!({
-                "id": g.id, "name": g.id, "command": g.command, "args": g.args,
+                "id": g.id, "name": g.id, "command": "/bin/sh", "args": args,
             }));
         }
         let mut cfg = serde_json::json!({
@@ -186,7 +183,9 @@ impl Server {
 
     /// Exit status if the process already ended.
     fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Last lines of the server log, for failure messages.
@@ -280,7 +279,7 @@ impl Server {
     /// Waits until the server has no child processes (every game ended and was reaped).
     pub fn assert_idle(&mut self, what: &str) {
         self.assert_alive(what);
-        if wait_until(STOP_TIMEOUT, || self.children().is_empty()).is_none() {
+        if wait_until(STOP_TIMEOUT, || self.children().is_empty().then_some(())).is_none() {
             panic!(
                 "server still has children {what}: {:?}\nlog:\n{}",
                 self.children(),
@@ -399,7 +398,10 @@ pub fn all_processes() -> Vec<ProcInfo> {
 
 /// Direct children of `pid`.
 pub fn children_of(pid: i32) -> Vec<ProcInfo> {
-    all_processes().into_iter().filter(|p| p.ppid == pid).collect()
+    all_processes()
+        .into_iter()
+        .filter(|p| p.ppid == pid)
+        .collect()
 }
 
 /// All descendants of `pid`.
@@ -489,8 +491,13 @@ pub struct Client;
 impl client::Handler for Client {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.algorithm() == Algorithm::Ed25519))
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(
+            matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.algorithm() == Algorithm::Ed25519),
+        )
     }
 }
 
@@ -617,7 +624,10 @@ impl Term {
 
     /// Sends an exec request (want-reply); true if the server accepted it.
     pub async fn exec(&mut self, command: &str) -> bool {
-        self.channel.exec(true, command).await.expect("exec request");
+        self.channel
+            .exec(true, command)
+            .await
+            .expect("exec request");
         self.reply("exec").await
     }
 
@@ -670,7 +680,10 @@ impl Term {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.channel.wait()).await {
                 Ok(Some(m)) => self.absorb(m),
-                Ok(None) => panic!("channel ended while waiting for {what}; output {:?}", self.text()),
+                Ok(None) => panic!(
+                    "channel ended while waiting for {what}; output {:?}",
+                    self.text()
+                ),
                 Err(_) => panic!("timed out waiting for {what}; output {:?}", self.text()),
             }
         }

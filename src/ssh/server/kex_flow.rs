@@ -46,7 +46,8 @@ enum Phase {
     },
     /// We sent our reply and NEWKEYS; waiting for the client's NEWKEYS.
     AwaitNewKeys {
-        opening: OpeningKey,
+        /// Boxed: key schedules are large and this state is brief.
+        opening: Box<OpeningKey>,
         neg: Negotiated,
     },
 }
@@ -334,7 +335,10 @@ impl ServerConnection {
         let opening = OpeningKey::new(neg.cipher_c2s, &key_c2s, &iv_c2s)
             .map_err(|_| Error::Internal("opening key setup"))?;
         self.encoder.install_keys(sealing, self.kex.strict);
-        self.kex.phase = Phase::AwaitNewKeys { opening, neg };
+        self.kex.phase = Phase::AwaitNewKeys {
+            opening: Box::new(opening),
+            neg,
+        };
         if !self.kex.first_done && self.kex.client_ext_info {
             self.send_now(|o| msg::encode_ext_info(o, &[("server-sig-algs", SERVER_SIG_ALGS)]));
         }
@@ -353,7 +357,7 @@ impl ServerConnection {
                 })
             }
         };
-        self.decoder.install_keys(opening, self.kex.strict);
+        self.decoder.install_keys(*opening, self.kex.strict);
         let first = !self.kex.first_done;
         self.kex.first_done = true;
         self.kex.keys_since = self.now;

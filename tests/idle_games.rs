@@ -1,0 +1,144 @@
+//! Many idle games at once: 200 russh sessions each running `cat` in a PTY. The server must
+//! wait on idle PTYs by readiness polling, not by parking one io_uring kernel worker
+//! (`iou-wrk-*` thread) per blocked PTY read; and closing every session must end and reap
+//! every game.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{
+    connect, new_ed25519_key, raise_nofile, wait_until_async, Client, Login, ProcInfo, Server,
+    Term, ALICE,
+};
+use russh::client::Handle;
+use russh::{Disconnect, Preferred};
+
+/// Sessions held open at once.
+const SESSIONS: usize = 200;
+/// Sessions opened concurrently per batch (bounds the handshake burst).
+const BATCH: usize = 20;
+/// Bounds each batch and each global wait; generous for a debug build on 2 shared cores.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+/// io_uring's own workers for one-off blocking work exit after a few idle seconds; a worker
+/// parked on a PTY read never does. Waiting this long for the count to reach 0 tells the two
+/// apart without asserting on any duration.
+const WORKER_SETTLE: Duration = Duration::from_secs(30);
+
+/// Opens one session running `cat` and proves it is live with one echoed line.
+async fn open_cat(port: u16, login: Login, i: usize) -> (Handle<Client>, Term) {
+    let h = connect(port, Preferred::default(), ALICE, &login).await;
+    let mut t = Term::start(&h, 80, 24, "cat").await;
+    let tag = format!("idle-{i}-up");
+    t.send(format!("{tag}\r").as_bytes()).await;
+    t.expect_count(&tag, 2).await;
+    (h, t)
+}
+
+/// Server threads named like io_uring workers.
+fn io_workers(server: &Server) -> Vec<String> {
+    server
+        .thread_names()
+        .into_iter()
+        .filter(|n| n.starts_with("iou-wrk"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_idle_cat_games_park_no_io_uring_workers_and_are_all_reaped() {
+    // Server: ~3 fds per session (socket, PTY master, pidfd); client: 1 socket per session.
+    let limit = raise_nofile(8192);
+    assert!(
+        limit >= 4 * SESSIONS as u64 + 256,
+        "RLIMIT_NOFILE hard limit too low for this test: {limit}"
+    );
+    // The games all run as one account: give them room under RLIMIT_NPROC.
+    let mut server = Server::start(&[], |cfg| {
+        cfg["game_limits"] = serde_json::json!({
+            "core_bytes": 0, "cpu_seconds": 3600, "processes": 4096,
+            "address_space_bytes": 4294967296u64,
+        });
+    });
+    let key = Arc::new(new_ed25519_key());
+    server.add_key(ALICE, &key);
+    let login = Login::Key(key);
+
+    let mut sessions: Vec<(Handle<Client>, Term)> = Vec::with_capacity(SESSIONS);
+    for start in (0..SESSIONS).step_by(BATCH) {
+        let mut batch = tokio::task::JoinSet::new();
+        for i in start..(start + BATCH).min(SESSIONS) {
+            batch.spawn(open_cat(server.port, login.clone(), i));
+        }
+        let joined = tokio::time::timeout(STEP_TIMEOUT, batch.join_all()).await;
+        let Ok(opened) = joined else {
+            panic!(
+                "batch from {start} did not open within {STEP_TIMEOUT:?}\nlog:\n{}",
+                server.log_tail()
+            );
+        };
+        sessions.extend(opened);
+    }
+    assert_eq!(sessions.len(), SESSIONS);
+
+    let running = |server: &Server| -> Vec<ProcInfo> {
+        server
+            .children()
+            .into_iter()
+            .filter(|p| p.comm == "cat" && p.state != 'Z')
+            .collect()
+    };
+    let cats = wait_until_async(STEP_TIMEOUT, || {
+        let c = running(&server);
+        (c.len() == SESSIONS).then_some(c)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "expected {SESSIONS} running cat children, have {}",
+            running(&server).len()
+        )
+    });
+
+    // Every game is idle, blocked reading its PTY. No kernel worker may be parked for them.
+    let first = io_workers(&server);
+    let settled = wait_until_async(WORKER_SETTLE, || {
+        io_workers(&server).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        settled.is_some(),
+        "{} iou-wrk threads with {SESSIONS} idle games (first look: {}); io_uring is parking a \
+         worker per blocked read instead of polling\nthreads: {:?}",
+        io_workers(&server).len(),
+        first.len(),
+        server.thread_names()
+    );
+
+    // Still live after the check: the last session echoes.
+    if let Some((_, t)) = sessions.last_mut() {
+        t.send(b"still-here\r").await;
+        t.expect_count("still-here", 2).await;
+    }
+
+    for (h, t) in sessions {
+        drop(t);
+        let _ = h.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+    let left = wait_until_async(STEP_TIMEOUT, || {
+        let alive: Vec<&ProcInfo> = cats.iter().filter(|c| c.still_exists()).collect();
+        alive.is_empty().then_some(())
+    })
+    .await;
+    if left.is_none() {
+        let alive: Vec<&ProcInfo> = cats.iter().filter(|c| c.still_exists()).collect();
+        panic!(
+            "{} of {SESSIONS} cats not reaped after every session closed: {:?}\nlog:\n{}",
+            alive.len(),
+            alive.iter().take(10).collect::<Vec<_>>(),
+            server.log_tail()
+        );
+    }
+    server.assert_idle("after closing every session");
+    server.stop();
+}
