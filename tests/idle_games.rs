@@ -36,6 +36,18 @@ async fn open_cat(port: u16, login: Login, i: usize) -> (Handle<Client>, Term) {
     (h, t)
 }
 
+/// The message of a session task that panicked.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let p = e.into_panic();
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "non-text panic".to_owned())
+}
+
 /// Server threads named like io_uring workers.
 fn io_workers(server: &Server) -> Vec<String> {
     server
@@ -70,14 +82,23 @@ async fn two_hundred_idle_cat_games_park_no_io_uring_workers_and_are_all_reaped(
         for i in start..(start + BATCH).min(SESSIONS) {
             batch.spawn(open_cat(server.port, login.clone(), i));
         }
-        let joined = tokio::time::timeout(STEP_TIMEOUT, batch.join_all()).await;
-        let Ok(opened) = joined else {
-            panic!(
-                "batch from {start} did not open within {STEP_TIMEOUT:?}\nlog:\n{}",
-                server.log_tail()
-            );
-        };
-        sessions.extend(opened);
+        let mut failures = Vec::new();
+        let joined = tokio::time::timeout(STEP_TIMEOUT, async {
+            while let Some(r) = batch.join_next().await {
+                match r {
+                    Ok(s) => sessions.push(s),
+                    Err(e) => failures.push(panic_text(e)),
+                }
+            }
+        })
+        .await;
+        assert!(
+            joined.is_ok() && failures.is_empty(),
+            "batch from {start}: {} sessions failed ({failures:?}), finished: {}\nlog:\n{}",
+            failures.len(),
+            joined.is_ok(),
+            server.log_tail()
+        );
     }
     assert_eq!(sessions.len(), SESSIONS);
 

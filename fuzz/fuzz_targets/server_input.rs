@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let mut c = Chooser::new(&[*s0, *s1]);
     let flood;
     let stream: &[u8] = if s1 & 0x80 != 0 && !stream.is_empty() {
-        flood = stream.iter().copied().cycle().take(FLOOD_LEN).collect::<Vec<u8>>();
+        flood = repeat_to(stream, FLOOD_LEN);
         &flood
     } else {
         stream
@@ -63,3 +63,14 @@ fuzz_target!(|data: &[u8]| {
     server.handle_timeout(now.saturating_add(10_000_000));
     drain(&mut server, &mut || false, false);
 });
+
+/// `bytes` repeated to `len` bytes (by doubling copies: the per-byte loop is slow under ASan).
+fn repeat_to(bytes: &[u8], len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + bytes.len());
+    v.extend_from_slice(bytes);
+    while v.len() < len {
+        let n = v.len().min(len - v.len());
+        v.extend_from_within(..n);
+    }
+    v
+}

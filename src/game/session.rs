@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Largest single read from the PTY.
 const READ_CHUNK: usize = 16 * 1024;
@@ -66,6 +67,7 @@ impl GameSession {
         child: PtyChild,
         player: Rc<dyn Viewer>,
         running: Rc<Cell<usize>>,
+        span: tracing::Span,
     ) -> std::io::Result<Rc<GameSession>> {
         let master = child.clone_master()?;
         let pty = file_from_owned(master);
@@ -83,8 +85,8 @@ impl GameSession {
             running,
         });
         session.running.set(session.running.get() + 1);
-        glommio::spawn_local(run_output(session.clone())).detach();
-        glommio::spawn_local(run_input(session.clone())).detach();
+        glommio::spawn_local(run_output(session.clone()).instrument(span.clone())).detach();
+        glommio::spawn_local(run_input(session.clone()).instrument(span)).detach();
         Ok(session)
     }
 
@@ -127,13 +129,17 @@ impl GameSession {
             tracing::debug!(error = %e, "hangup failed");
         }
         let me = self.clone();
-        glommio::spawn_local(async move {
+        let span = tracing::Span::current();
+        glommio::spawn_local(
+            async move {
             glommio::timer::sleep(HANGUP_GRACE).await;
             if !me.finished.get() {
                 tracing::warn!(game = %me.game_id, user = %me.user, "game ignored SIGHUP; killing it");
                 let _ = me.child.borrow().signal(Signal::SIGKILL);
             }
-        })
+        }
+            .instrument(span),
+        )
         .detach();
         self.output_room.signal();
         self.input_ready.signal();

@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 /// Stop reading the socket while this much input waits for the SSH core (one maximum packet
@@ -32,6 +33,8 @@ pub const MAX_TRANSMIT_BACKLOG: usize = 256 * 1024;
 pub struct Conn {
     /// Core-unique id, for logs.
     pub id: u64,
+    /// Log context of everything this connection does: id, peer, and user once known.
+    pub span: tracing::Span,
     pub core: Rc<Core>,
     pub peer: SocketAddr,
     /// Slot in the core's connection table.
@@ -64,8 +67,15 @@ impl Conn {
         let count = core.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let ssh = ServerConnection::new(core.ssh_settings.clone(), now_ms());
         let id = ((core.id as u64) << 48) | core.conns.borrow().vacant_key() as u64;
+        let span = tracing::info_span!(
+            "conn",
+            id,
+            peer = %peer,
+            user = tracing::field::Empty
+        );
         let conn = Rc::new(Conn {
             id,
+            span,
             core: core.clone(),
             peer,
             slot: Cell::new(0),
@@ -81,7 +91,7 @@ impl Conn {
         });
         let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
         conn.slot.set(slot);
-        tracing::debug!(conn = conn.id, peer = %peer, "connection accepted");
+        tracing::debug!(parent: &conn.span, "connection accepted");
         if count > core.config().limits.max_connections {
             let max = core.config().limits.max_connections;
             conn.ssh.borrow_mut().disconnect(
@@ -90,9 +100,14 @@ impl Conn {
             );
             conn.closed.set(true);
         }
-        glommio::spawn_local(conn.clone().run_writer()).detach();
-        glommio::spawn_local(conn.clone().run_reader()).detach();
-        glommio::spawn_local(conn.clone().run_timer()).detach();
+        conn.spawn(conn.clone().run_writer());
+        conn.spawn(conn.clone().run_reader());
+        conn.spawn(conn.clone().run_timer());
+    }
+
+    /// Run a task of this connection, inside its log context.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        glommio::spawn_local(fut.instrument(self.span.clone())).detach();
     }
 
     /// End the connection from the server side (shutdown, admin).
@@ -141,7 +156,7 @@ impl Conn {
             match done {
                 None => continue,
                 Some(Ok(0)) | Some(Err(_)) => {
-                    tracing::debug!(conn = self.id, "peer closed the socket");
+                    tracing::debug!("peer closed the socket");
                     self.close();
                     break;
                 }
@@ -246,7 +261,7 @@ impl Conn {
                         }
                     };
                     drop(ssh);
-                    glommio::spawn_local(self.clone().authenticate(user, attempt)).detach();
+                    self.spawn(self.clone().authenticate(user, attempt));
                 }
                 Event::ChannelOpen { channel } => {
                     drop(ssh);
@@ -314,9 +329,9 @@ impl Conn {
                 Event::Closed { reason } => {
                     let peer_fault = matches!(&reason, CloseReason::Error(e) if e.is_peer_fault());
                     if peer_fault {
-                        tracing::info!(conn = self.id, peer = %self.peer, ?reason, "connection ended");
+                        tracing::info!(?reason, "connection ended");
                     } else {
-                        tracing::debug!(conn = self.id, ?reason, "connection ended");
+                        tracing::debug!(?reason, "connection ended");
                     }
                     drop(ssh);
                     self.close();
@@ -357,12 +372,13 @@ impl Conn {
         };
         let accepted = !matches!(outcome, SshOutcome::Denied);
         if accepted {
+            self.span.record("user", user.as_str());
             *self.identity.borrow_mut() = Some(match outcome {
                 SshOutcome::User(info) => Identity::User(info),
                 _ => Identity::Guest(user.clone()),
             });
         } else if method != "none" {
-            tracing::info!(conn = self.id, peer = %self.peer, user = %user, method, "authentication failed");
+            tracing::info!(user = %user, method, "authentication failed");
         }
         self.ssh.borrow_mut().auth_reply(accepted);
         self.process_events();
@@ -431,7 +447,7 @@ impl Conn {
         self.close();
         self.core.conns.borrow_mut().try_remove(self.slot.get());
         self.core.shared.connections.fetch_sub(1, Ordering::Relaxed);
-        tracing::debug!(conn = self.id, "connection closed");
+        tracing::debug!(parent: &self.span, "connection closed");
     }
 
     pub fn is_closed(&self) -> bool {

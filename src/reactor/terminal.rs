@@ -236,7 +236,7 @@ impl Terminal {
                     held_input: Vec::new(),
                 }
             });
-            glommio::spawn_local(launch(conn.clone(), channel, g.id, u.name)).detach();
+            conn.spawn(launch(conn.clone(), channel, g.id, u.name));
         }
     }
 
@@ -271,7 +271,7 @@ impl Terminal {
             .unwrap_or(false);
         if wants_idle {
             let c = conn.clone();
-            glommio::spawn_local(async move {
+            conn.spawn(async move {
                 glommio::timer::sleep(std::time::Duration::from_millis(60)).await;
                 c.with_terminal(channel, |t, _| {
                     if let Mode::Lobby(l) = &mut t.mode {
@@ -279,8 +279,7 @@ impl Terminal {
                     }
                 });
                 Terminal::after_input_idle(&c, channel);
-            })
-            .detach();
+            });
         }
     }
 
@@ -370,11 +369,11 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                     };
                 }
             });
-            glommio::spawn_local(launch(conn.clone(), channel, game_id, user.name)).detach();
+            conn.spawn(launch(conn.clone(), channel, game_id, user.name));
         }
         LobbyAction::Login { name, password } => {
             let c = conn.clone();
-            glommio::spawn_local(async move {
+            conn.spawn(async move {
                 let r = match c.core.request(Request::Login { name, password }).await {
                     Some(Reply::User(r)) => r,
                     _ => Err("The server is busy; try again.".into()),
@@ -386,8 +385,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                 });
                 c.flush_terminals();
                 c.after_activity();
-            })
-            .detach();
+            });
         }
         LobbyAction::Register {
             name,
@@ -395,7 +393,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             email,
         } => {
             let c = conn.clone();
-            glommio::spawn_local(async move {
+            conn.spawn(async move {
                 let r = match c
                     .core
                     .request(Request::Register {
@@ -415,8 +413,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                 });
                 c.flush_terminals();
                 c.after_activity();
-            })
-            .detach();
+            });
         }
         LobbyAction::ChangePassword { new_password } => {
             change(conn, channel, |name| Request::ChangePassword {
@@ -439,7 +436,7 @@ fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Requ
         .flatten();
     let Some(name) = name else { return };
     let c = conn.clone();
-    glommio::spawn_local(async move {
+    conn.spawn(async move {
         let r = match c.core.request(make(name)).await {
             Some(Reply::Done(r)) => r,
             _ => Err("The server is busy; try again.".into()),
@@ -451,8 +448,7 @@ fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Requ
         });
         c.flush_terminals();
         c.after_activity();
-    })
-    .detach();
+    });
 }
 
 /// Spawn `game_id` for `user` on this core and attach the channel as its player.
@@ -477,7 +473,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(conn = conn.id, game = %game_id, error = %e, "game failed to start");
+            tracing::warn!(game = %game_id, error = %e, "game failed to start");
             refuse_play(
                 &conn,
                 channel,
@@ -496,6 +492,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         child,
         viewer,
         conn.core.games_running.clone(),
+        tracing::info_span!(parent: &conn.span, "game", game = %game_id),
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -509,7 +506,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         session.hang_up();
         return;
     }
-    tracing::info!(conn = conn.id, user = %user, game = %game_id, "game started");
+    tracing::info!(user = %user, game = %game_id, "game started");
     conn.with_terminal(channel, |t, _| {
         if let Mode::Starting { lobby, held_input } = std::mem::replace(&mut t.mode, Mode::Setup) {
             // Just started, so the game takes it; acknowledged once written.

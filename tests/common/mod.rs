@@ -332,6 +332,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the whole log of a failed test: the temp dir goes away with `self`.
+            let keep = std::env::temp_dir().join(format!("dg-russh-failed-{}.log", self.pid));
+            if fs::copy(&self.log, &keep).is_ok() {
+                eprintln!("server log kept at {}", keep.display());
+            }
+        }
         // A test that panicked before `stop`: do not leave the server (and its games) behind.
         if let Some(mut c) = self.child.take() {
             let kids = descendants_of(self.pid);
