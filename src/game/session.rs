@@ -191,7 +191,7 @@ async fn run_output(s: Rc<GameSession>) {
     s.finished.set(true);
     s.running.set(s.running.get().saturating_sub(1));
     s.input_ready.signal();
-    tracing::info!(game = %s.game_id, user = %s.user, ?status, "game ended");
+    tracing::info!(?status, "game ended");
     if let Some(p) = s.player.borrow_mut().take() {
         p.ended(status);
     }

@@ -242,7 +242,6 @@ impl Conn {
             match ev {
                 Event::KexComplete { kex, cipher, first } => {
                     tracing::debug!(
-                        conn = self.id,
                         kex = kex.name(),
                         cipher = cipher.name(),
                         first,
@@ -372,7 +371,9 @@ impl Conn {
         };
         let accepted = !matches!(outcome, SshOutcome::Denied);
         if accepted {
-            self.span.record("user", user.as_str());
+            if self.identity.borrow().is_none() {
+                self.span.record("user", user.as_str());
+            }
             *self.identity.borrow_mut() = Some(match outcome {
                 SshOutcome::User(info) => Identity::User(info),
                 _ => Identity::Guest(user.clone()),

@@ -506,7 +506,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         session.hang_up();
         return;
     }
-    tracing::info!(user = %user, game = %game_id, "game started");
+    tracing::info!(game = %game_id, "game started");
     conn.with_terminal(channel, |t, _| {
         if let Mode::Starting { lobby, held_input } = std::mem::replace(&mut t.mode, Mode::Setup) {
             // Just started, so the game takes it; acknowledged once written.
