@@ -19,9 +19,7 @@
 use dungeongate::ssh::cipher::CipherAlg;
 use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
 use dungeongate::ssh::hostkey::HostKey;
-use dungeongate::ssh::server::{
-    AuthAttempt, Event, Millis, ServerConnection, ServerSettings,
-};
+use dungeongate::ssh::server::{AuthAttempt, Event, Millis, ServerConnection, ServerSettings};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -185,7 +183,9 @@ impl Session {
     fn handshake_step(&mut self) {
         self.to_client.clear();
         self.server.poll_transmit(&mut self.to_client);
-        self.client.handle_input(&self.to_client).expect("client input");
+        self.client
+            .handle_input(&self.to_client)
+            .expect("client input");
         self.to_server.clear();
         self.client.poll_transmit(&mut self.to_server);
         self.server.handle_input(&self.to_server, self.now);
@@ -241,11 +241,16 @@ impl Session {
             });
             echoed += n;
         }
-        assert_eq!(echoed, 1, "keystroke {i} was not delivered as one Data event");
+        assert_eq!(
+            echoed, 1,
+            "keystroke {i} was not delivered as one Data event"
+        );
         let pending = counted(Call::Transmit, || self.server.transmit().len());
         self.to_client.clear();
         self.to_client.extend_from_slice(self.server.transmit());
-        counted(Call::AdvanceTransmit, || self.server.advance_transmit(pending));
+        counted(Call::AdvanceTransmit, || {
+            self.server.advance_transmit(pending)
+        });
         let _ = counted(Call::PollTimeout, || self.server.poll_timeout());
 
         let before = self.client.received.len();

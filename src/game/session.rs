@@ -217,11 +217,14 @@ async fn reap(s: &GameSession) -> Option<ExitStatus> {
 
 /// Write queued player input to the PTY, acknowledging it to the player as it goes.
 async fn run_input(s: Rc<GameSession>) {
+    // Swapped with the session's queue so both keep their capacity.
+    let mut pending = Vec::with_capacity(1024);
     loop {
         if s.finished.get() {
             return;
         }
-        let pending = std::mem::take(&mut *s.input.borrow_mut());
+        pending.clear();
+        std::mem::swap(&mut *s.input.borrow_mut(), &mut pending);
         if pending.is_empty() {
             s.input_ready.wait().await;
             continue;

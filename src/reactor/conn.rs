@@ -45,8 +45,10 @@ pub struct Conn {
     writer_wake: Notify,
     /// Wakes the reader after input was held back.
     reader_wake: Notify,
-    /// Wakes the timer: the deadline may have changed.
+    /// Wakes the timer: the deadline changed.
     timer_wake: Notify,
+    /// The deadline the timer task sleeps until (to wake it only on a change).
+    armed_deadline: Cell<Option<u64>>,
     /// Who is logged in at the SSH level, once known.
     pub identity: RefCell<Option<Identity>>,
     /// The terminal of each session channel.
@@ -84,6 +86,7 @@ impl Conn {
             writer_wake: Notify::default(),
             reader_wake: Notify::default(),
             timer_wake: Notify::default(),
+            armed_deadline: Cell::new(None),
             identity: RefCell::new(None),
             terminals: RefCell::new(BTreeMap::new()),
             closed: Cell::new(false),
@@ -211,6 +214,7 @@ impl Conn {
                 break;
             }
             let deadline = self.ssh.borrow().poll_timeout();
+            self.armed_deadline.set(deadline);
             match deadline {
                 None => self.timer_wake.wait().await,
                 Some(d) => {
@@ -404,7 +408,9 @@ impl Conn {
     /// After anything that may have produced output or moved a window.
     pub fn after_activity(&self) {
         self.writer_wake.signal();
-        self.timer_wake.signal();
+        if self.ssh.borrow().poll_timeout() != self.armed_deadline.get() {
+            self.timer_wake.signal();
+        }
         self.reader_wake.signal();
         self.wake_game_output();
         if self.ssh.borrow().is_closed() {

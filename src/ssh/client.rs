@@ -44,6 +44,8 @@ pub struct ClientConfig {
     pub ident: String,
     /// Open a session with a PTY and a shell once authenticated.
     pub open_session: bool,
+    /// Exec this command instead of asking for a shell.
+    pub command: Option<String>,
 }
 
 impl ClientConfig {
@@ -57,6 +59,7 @@ impl ClientConfig {
             ext_info: true,
             ident: "SSH-2.0-dungeongate_testclient".to_owned(),
             open_session: true,
+            command: None,
         }
     }
 }
@@ -402,7 +405,14 @@ impl Client {
                     }
                     wire::put_string(o, &[0]);
                 });
-                self.send(|o| msg::encode_channel_request_header(o, c.sender, "shell", true));
+                match self.cfg.command.clone() {
+                    Some(cmd) => self.send(|o| {
+                        msg::encode_channel_request_header(o, c.sender, "exec", true);
+                        wire::put_string(o, cmd.as_bytes());
+                    }),
+                    None => self
+                        .send(|o| msg::encode_channel_request_header(o, c.sender, "shell", true)),
+                }
             }
             Some(MsgType::ChannelOpenFailure) => {
                 let mut r = wire::Reader::new(payload.get(1..).unwrap_or_default());

@@ -233,6 +233,8 @@ exec /usr/bin/head -c "$1"
 """
 
 ASKPASS_SH = """#!/bin/sh
+# Answers OpenSSH's password prompt; counts the prompts when DG_E2E_ASKPASS_LOG is set.
+[ -n "$DG_E2E_ASKPASS_LOG" ] && echo asked >> "$DG_E2E_ASKPASS_LOG"
 printf '%s\\n' "$DG_E2E_PASSWORD"
 """
 
@@ -619,15 +621,21 @@ class SshProc:
                     )
                 self.cv.wait(min(left, 0.5))
 
-    def wait_out_len(self, n: int, timeout: float = IO_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_out_len(self, n: int, stall_timeout: float = IO_TIMEOUT) -> None:
+        """Wait until stdout holds `n` bytes; fail if no byte arrives for `stall_timeout`."""
+        seen = len(self.out)
+        deadline = time.monotonic() + stall_timeout
         with self.cv:
             while len(self.out) < n:
+                if len(self.out) != seen:
+                    seen = len(self.out)
+                    deadline = time.monotonic() + stall_timeout
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.threads[0].is_alive():
                     raise AssertionError(
-                        f"stdout has {len(self.out)} of {n} bytes (exit {self.p.poll()})\n"
-                        f"stderr tail: {bytes(self.err[-3000:])!r}"
+                        f"stdout stalled at {len(self.out)} of {n} bytes "
+                        f"(exit {self.p.poll()})\n"
+                        f"stderr tail: {bytes(self.err[-2000:]).decode('utf-8', 'replace')}"
                     )
                 self.cv.wait(min(left, 0.5))
 

@@ -181,3 +181,27 @@ def test_client_initiated_rekeys_lose_no_byte(server, keys):
             assert got == data, "stream differs"
 
     run(go())
+
+
+def test_after_max_auth_tries_wrong_passwords_the_server_disconnects(server):
+    """asyncssh keeps offering wrong passwords on one connection (no new service request per
+    try); the server must end the connection after ssh.max_auth_tries failures."""
+    max_tries = server.config_dict()["ssh"]["max_auth_tries"]
+    give_up_after = max_tries + 5
+    asked: list[int] = []
+
+    class WrongPasswords(asyncssh.SSHClient):
+        def password_auth_requested(self):
+            asked.append(1)
+            return f"wrong-{len(asked)}" if len(asked) <= give_up_after else None
+
+    async def go():
+        with pytest.raises((asyncssh.DisconnectError, asyncssh.ConnectionLost)):
+            async with connect(server.port, ALICE, password=None, client_factory=WrongPasswords):
+                pass
+
+    run(go())
+    assert len(asked) <= give_up_after, "the server never disconnected; the client gave up"
+    assert max_tries - 1 <= len(asked) <= max_tries + 1, (
+        f"disconnected after {len(asked)} passwords, max_auth_tries is {max_tries}"
+    )

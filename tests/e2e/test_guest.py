@@ -63,10 +63,16 @@ def test_a_guest_registers_plays_and_the_new_account_then_logs_in(server):
     finally:
         t.close()
 
+    # The new name is now an account: a wrong password and `none` are refused.
+    # (One attempt per connection: see test_paramiko's same-connection retry test.)
     t = paramiko_transport(server.port)
     try:
         with pytest.raises(paramiko.AuthenticationException):
             t.auth_password(NEW_NAME, "not-carols-pass")
+    finally:
+        t.close()
+    t = paramiko_transport(server.port)
+    try:
         with pytest.raises(paramiko.BadAuthenticationType):
             t.auth_none(NEW_NAME)
     finally:

@@ -162,3 +162,32 @@ def test_the_host_key_algorithm_offered_is_ed25519_only(server, keys):
         ssh.close_stdin()
         assert ssh.wait(timeout=IO_TIMEOUT) == 255, ssh.describe()
         assert b"no matching host key type" in ssh.err, ssh.describe()
+
+
+def test_after_max_auth_tries_wrong_passwords_the_server_disconnects(server, scripts_dir, tmp_path):
+    max_tries = server.config_dict()["ssh"]["max_auth_tries"]
+    prompts = 10
+    log = tmp_path / "askpass.log"
+    env = askpass_env(scripts_dir, "always-wrong")
+    env["DG_E2E_ASKPASS_LOG"] = str(log)
+    argv = ssh_argv(
+        server.port,
+        ALICE,
+        "-o",
+        "BatchMode=no",
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        f"NumberOfPasswordPrompts={prompts}",
+        command="cat",
+    )
+    with SshProc(argv, env=env) as ssh:
+        ssh.close_stdin()
+        assert ssh.wait() == 255, ssh.describe()
+    asked = len(log.read_text().splitlines()) if log.exists() else 0
+    assert asked < prompts, f"the server let all {prompts} passwords be tried\n{ssh.describe()}"
+    assert max_tries - 1 <= asked <= max_tries + 1, (
+        f"disconnected after {asked} passwords, max_auth_tries is {max_tries}\n{ssh.describe()}"
+    )
