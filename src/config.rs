@@ -49,6 +49,7 @@ pub struct Config {
     pub server_id: String,
     pub ssh: SshConfig,
     pub http: HttpConfig,
+    pub metrics: MetricsConfig,
     /// Where the host key, accounts and per-user files live.
     pub data_dir: PathBuf,
     /// Number of data cores.
@@ -80,6 +81,14 @@ pub struct SshConfig {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Serve the Prometheus scrape (health endpoints are always served).
+    pub enabled: bool,
+    /// Path of the scrape, e.g. `/metrics`.
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -238,6 +247,8 @@ struct RawConfig {
     server_id: String,
     ssh: RawSsh,
     http: RawHttp,
+    #[serde(default)]
+    metrics: RawMetrics,
     data_dir: String,
     #[serde(default)]
     cores: Option<Value>,
@@ -299,6 +310,29 @@ fn default_rekey_seconds() -> u64 {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_metrics_path")]
+    path: String,
+}
+fn default_true() -> bool {
+    true
+}
+fn default_metrics_path() -> String {
+    "/metrics".into()
+}
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            enabled: true,
+            path: default_metrics_path(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -512,6 +546,19 @@ impl RawConfig {
             ));
         }
         let games = validate_games(self.games)?;
+        let mpath = &self.metrics.path;
+        if !mpath.starts_with('/')
+            || mpath.starts_with("/health")
+            || mpath.len() > 128
+            || !mpath.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(key_error(
+                "metrics.path",
+                format!(
+                    "{mpath:?} is not usable (expected a path like /metrics, not under /health)"
+                ),
+            ));
+        }
         Ok(Config {
             server_id: self.server_id,
             ssh: SshConfig {
@@ -530,6 +577,10 @@ impl RawConfig {
             },
             http: HttpConfig {
                 listen: socket_addr("http.listen", &self.http.listen)?,
+            },
+            metrics: MetricsConfig {
+                enabled: self.metrics.enabled,
+                path: self.metrics.path,
             },
             data_dir: PathBuf::from(self.data_dir),
             cores,
@@ -809,6 +860,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("DUNGEONGATE_NOPE_X"), "{e}");
+    }
+
+    #[test]
+    fn metrics_path_must_be_absolute_and_outside_health() {
+        let c = load(DEFAULT_YAML).unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.path, "/metrics");
+        for bad in ["metrics", "/health/metrics"] {
+            let e = load(&with("path: \"/metrics\"", &format!("path: \"{bad}\""))).unwrap_err();
+            assert!(e.to_string().contains("metrics.path"), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - `usercli`: `dungeongate user …`, the operator's account commands.
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
+//! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
 //!
 //! `unsafe` is confined to `pty` (ioctls, fork-time setup) and the LMDB open in `auth`;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod datadir;
 pub mod game;
 pub mod lobby;
+pub mod metrics;
 pub mod minigame;
 pub mod pty;
 pub mod reactor;

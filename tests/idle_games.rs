@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    connect, new_ed25519_key, raise_nofile, wait_until_async, Client, Login, ProcInfo, Server,
-    Term, ALICE,
+    children_of, connect, new_ed25519_key, raise_nofile, wait_until_async, Client, Login, ProcInfo,
+    Server, Term, ALICE, IO_TIMEOUT,
 };
 use russh::client::Handle;
 use russh::{Disconnect, Preferred};
@@ -26,14 +26,43 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// apart without asserting on any duration.
 const WORKER_SETTLE: Duration = Duration::from_secs(30);
 
-/// Opens one session running `cat` and proves it is live with one echoed line.
-async fn open_cat(port: u16, login: Login, i: usize) -> (Handle<Client>, Term) {
+/// Opens one session running `cat` and proves it is live with one echoed line (typed right
+/// after the exec reply, i.e. usually while the game is still starting).
+async fn open_cat(port: u16, server_pid: i32, login: Login, i: usize) -> (Handle<Client>, Term) {
     let h = connect(port, Preferred::default(), ALICE, &login).await;
     let mut t = Term::start(&h, 80, 24, "cat").await;
     let tag = format!("idle-{i}-up");
     t.send(format!("{tag}\r").as_bytes()).await;
-    t.expect_count(&tag, 2).await;
+    if !t
+        .try_read_until(IO_TIMEOUT, |o| o.matches(tag.as_str()).count() >= 2)
+        .await
+    {
+        // Tell "the line never reached the PTY" from "the session is dead": a second line,
+        // and which cats never read any input (/proc/PID/io wchar 0: cat copies what it reads).
+        let silent: Vec<i32> = children_of(server_pid)
+            .iter()
+            .filter(|c| c.comm == "cat" && written_bytes(c.pid) == Some(0))
+            .map(|c| c.pid)
+            .collect();
+        t.send(b"second-line\r").await;
+        let second = t
+            .try_read_until(IO_TIMEOUT, |o| o.matches("second-line").count() >= 2)
+            .await;
+        panic!(
+            "session {i}: the first line typed into cat never came back (second line came \
+             back: {second}); cats that never got input: {silent:?}; output {:?}",
+            t.text()
+        );
+    }
     (h, t)
+}
+
+/// `wchar` of `/proc/PID/io`: bytes the process wrote.
+fn written_bytes(pid: i32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The message of a session task that panicked.
@@ -80,7 +109,7 @@ async fn two_hundred_idle_cat_games_park_no_io_uring_workers_and_are_all_reaped(
     for start in (0..SESSIONS).step_by(BATCH) {
         let mut batch = tokio::task::JoinSet::new();
         for i in start..(start + BATCH).min(SESSIONS) {
-            batch.spawn(open_cat(server.port, login.clone(), i));
+            batch.spawn(open_cat(server.port, server.pid, login.clone(), i));
         }
         let mut failures = Vec::new();
         let joined = tokio::time::timeout(STEP_TIMEOUT, async {
@@ -122,6 +151,14 @@ async fn two_hundred_idle_cat_games_park_no_io_uring_workers_and_are_all_reaped(
     });
 
     // Every game is idle, blocked reading its PTY. No kernel worker may be parked for them.
+    assert!(
+        server
+            .thread_names()
+            .iter()
+            .any(|n| n.starts_with("dg-core")),
+        "cannot read the server's thread names: {:?}",
+        server.thread_names()
+    );
     let first = io_workers(&server);
     let settled = wait_until_async(WORKER_SETTLE, || {
         io_workers(&server).is_empty().then_some(())

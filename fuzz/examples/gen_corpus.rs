@@ -16,13 +16,18 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args().nth(1).map_or_else(|| PathBuf::from("corpus"), PathBuf::from);
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("corpus"), PathBuf::from);
     let payloads = payloads();
     let mut n = 0;
     n += write_all(&dir.join("wire_msgs"), wire_msgs(&payloads))?;
     n += write_all(&dir.join("packet_decode"), packet_decode(&payloads))?;
     n += write_all(&dir.join("server_input"), server_input())?;
-    n += write_all(&dir.join("server_after_handshake"), after_handshake(&payloads))?;
+    n += write_all(
+        &dir.join("server_after_handshake"),
+        after_handshake(&payloads),
+    )?;
     println!("wrote {n} seed files under {}", dir.display());
     Ok(())
 }
@@ -157,7 +162,11 @@ fn payloads() -> Vec<Vec<u8>> {
     let seed = [3u8; 32];
     v.push(Client::key_query("alice", &seed));
     v.push(kexinit(
-        &["mlkem768x25519-sha256", "kex-strict-c-v00@openssh.com", "ext-info-c"],
+        &[
+            "mlkem768x25519-sha256",
+            "kex-strict-c-v00@openssh.com",
+            "ext-info-c",
+        ],
         "aes128-gcm@openssh.com,aes256-gcm@openssh.com",
     ));
     for alg in KexAlg::ALL {
@@ -165,10 +174,18 @@ fn payloads() -> Vec<Vec<u8>> {
             v.push(build(|o| msg::encode_kex_ecdh_init(o, &q_c)));
         }
     }
-    v.push(build(|o| msg::encode_kex_ecdh_reply(o, b"k_s", b"q_s", b"sig")));
-    v.push(build(|o| msg::encode_channel_open_confirmation(o, 0, 1, 2, 3)));
-    v.push(build(|o| msg::encode_userauth_failure(o, &["publickey", "password"], false)));
-    v.push(build(|o| msg::encode_ext_info(o, &[("server-sig-algs", b"ssh-ed25519")])));
+    v.push(build(|o| {
+        msg::encode_kex_ecdh_reply(o, b"k_s", b"q_s", b"sig")
+    }));
+    v.push(build(|o| {
+        msg::encode_channel_open_confirmation(o, 0, 1, 2, 3)
+    }));
+    v.push(build(|o| {
+        msg::encode_userauth_failure(o, &["publickey", "password"], false)
+    }));
+    v.push(build(|o| {
+        msg::encode_ext_info(o, &[("server-sig-algs", b"ssh-ed25519")])
+    }));
     v
 }
 
@@ -203,7 +220,9 @@ fn packet_decode(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn server_input() -> Vec<Vec<u8>> {
     let mut v = Vec::new();
     for alg in KexAlg::ALL {
-        let Ok((_, q_c)) = ClientKex::new(alg) else { continue };
+        let Ok((_, q_c)) = ClientKex::new(alg) else {
+            continue;
+        };
         for cipher in CipherAlg::ALL {
             let mut stream = b"SSH-2.0-OpenSSH_9.6\r\n".to_vec();
             let mut enc = PacketEncoder::default();
@@ -240,7 +259,11 @@ fn after_handshake(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
     write_record(&mut ops, Op::Rekey.byte(), b"");
     write_record(&mut ops, Op::ClientData.byte(), b"after rekey");
     write_record(&mut ops, Op::Timeout.byte(), &[0xff; 4]);
-    write_record(&mut ops, Op::PayloadSplit.byte(), payloads.first().map_or(&[][..], |p| p));
+    write_record(
+        &mut ops,
+        Op::PayloadSplit.byte(),
+        payloads.first().map_or(&[][..], |p| p),
+    );
     write_record(&mut ops, Op::ServerEof.byte(), b"");
     write_record(&mut ops, Op::ServerClose.byte(), b"");
     write_record(&mut ops, Op::Corrupt.byte(), b"\x05");

@@ -46,14 +46,21 @@ fuzz_target!(|data: &[u8]| {
         }
         // The socket takes some or all of the output.
         let pending = server.transmit().len();
-        let take = if c.one_in(4) { c.below(pending as u64 + 1) as usize } else { pending };
+        let take = if c.one_in(4) {
+            c.below(pending as u64 + 1) as usize
+        } else {
+            pending
+        };
         server.advance_transmit(take);
         assert!(server.buffered_input() < MAX_BUFFERED);
         if d.closed || server.is_closed() {
             // Once closed, input is ignored and nothing new is produced.
             let before = server.transmit().len();
             server.handle_input(rest, now);
-            assert!(server.poll_event().is_none(), "event after Closed was drained");
+            assert!(
+                server.poll_event().is_none(),
+                "event after Closed was drained"
+            );
             assert_eq!(server.transmit().len(), before, "output after close");
             assert_eq!(server.poll_timeout(), None);
             break;

@@ -28,7 +28,14 @@ fn messages(p: &[u8]) {
     let body = p.get(1..).unwrap_or_default();
     if let Ok(k) = KexInit::decode(p) {
         assert_eq!(k.cookie.len(), 16);
-        for list in [k.kex, k.host_key, k.cipher_c2s, k.cipher_s2c, k.mac_c2s, k.mac_s2c] {
+        for list in [
+            k.kex,
+            k.host_key,
+            k.cipher_c2s,
+            k.cipher_s2c,
+            k.mac_c2s,
+            k.mac_s2c,
+        ] {
             assert!(list.iter().count() <= wire::MAX_NAME_LIST_ENTRIES);
             let _ = list.contains("curve25519-sha256");
         }
@@ -69,13 +76,24 @@ fn messages(p: &[u8]) {
     if let Ok(o) = msg::decode_channel_open(p) {
         if o.channel_type == b"session" {
             let mut out = Vec::new();
-            msg::encode_channel_open_session(&mut out, o.sender_channel, o.initial_window, o.max_packet);
+            msg::encode_channel_open_session(
+                &mut out,
+                o.sender_channel,
+                o.initial_window,
+                o.max_packet,
+            );
             assert_eq!(out.get(1..), Some(body));
         }
     }
     if let Ok(c) = msg::decode_channel_open_confirmation(p) {
         let mut out = Vec::new();
-        msg::encode_channel_open_confirmation(&mut out, c.recipient, c.sender, c.window, c.max_packet);
+        msg::encode_channel_open_confirmation(
+            &mut out,
+            c.recipient,
+            c.sender,
+            c.window,
+            c.max_packet,
+        );
         assert_eq!(out.get(1..), Some(body));
     }
     if let Ok(c) = msg::decode_channel_only(p) {
@@ -117,7 +135,10 @@ fn reader(p: &[u8]) {
             1 => r.bool().is_ok(),
             2 => r.u32().is_ok(),
             3 => r.u64().is_ok(),
-            4 => r.string().map(|s| assert!(s.len() <= wire::MAX_STRING_LEN)).is_ok(),
+            4 => r
+                .string()
+                .map(|s| assert!(s.len() <= wire::MAX_STRING_LEN))
+                .is_ok(),
             5 => r.name_list().is_ok(),
             _ => r.mpint().is_ok(),
         };
@@ -147,7 +168,11 @@ fn keys_and_lines(p: &[u8]) {
         Err(_) => {}
     }
     let _ = pubkey::key_type_of_blob(p);
-    for alg in [UserKeyAlg::Ed25519, UserKeyAlg::EcdsaP256, UserKeyAlg::RsaSha256] {
+    for alg in [
+        UserKeyAlg::Ed25519,
+        UserKeyAlg::EcdsaP256,
+        UserKeyAlg::RsaSha256,
+    ] {
         let _ = pubkey::check_alg_matches_blob(alg.name(), p);
         // Split the input into key blob and signature blob at a point it chooses.
         let cut = usize::from(p.first().copied().unwrap_or(0)).min(p.len());

@@ -97,7 +97,11 @@ pub struct Drained {
 
 /// Drain every event, answering auth requests with `decide()` and acting on channel data
 /// (consume it, sometimes echo it). Asserts the invariants every target shares.
-pub fn drain(server: &mut ServerConnection, decide: &mut dyn FnMut() -> bool, echo: bool) -> Drained {
+pub fn drain(
+    server: &mut ServerConnection,
+    decide: &mut dyn FnMut() -> bool,
+    echo: bool,
+) -> Drained {
     let mut out = Drained::default();
     loop {
         let mut answer: Option<bool> = None;

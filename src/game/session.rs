@@ -7,12 +7,14 @@
 //! (the client cannot send more) and acknowledged to the viewer once written to the PTY, which
 //! is what refills the client's window.
 
+use crate::metrics::{CoreMetrics, Direction, EndReason, PtyOp, SaveOp};
 use crate::pty::{ExitStatus, PtyChild, Signal, WinSize};
 use crate::reactor::notify::Notify;
 use glommio::io::BufferedFile;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -57,6 +59,10 @@ pub struct GameSession {
     finished: Cell<bool>,
     /// The core's count of running games, decremented when this one ends.
     running: Rc<Cell<usize>>,
+    /// The owning core's metric cells.
+    metrics: Arc<CoreMetrics>,
+    /// This game's slot in the per-game metric families.
+    game_idx: usize,
 }
 
 impl GameSession {
@@ -67,6 +73,8 @@ impl GameSession {
         child: PtyChild,
         player: Rc<dyn Viewer>,
         running: Rc<Cell<usize>>,
+        metrics: Arc<CoreMetrics>,
+        game_idx: usize,
         span: tracing::Span,
     ) -> std::io::Result<Rc<GameSession>> {
         let master = child.clone_master()?;
@@ -83,8 +91,11 @@ impl GameSession {
             hung_up: Cell::new(false),
             finished: Cell::new(false),
             running,
+            metrics,
+            game_idx,
         });
         session.running.set(session.running.get() + 1);
+        session.metrics.pty_op(PtyOp::Open);
         glommio::spawn_local(run_output(session.clone()).instrument(span.clone())).detach();
         glommio::spawn_local(run_input(session.clone()).instrument(span)).detach();
         Ok(session)
@@ -179,10 +190,13 @@ async fn run_output(s: Rc<GameSession>) {
         match s.pty.read_at(0, room.min(READ_CHUNK)).await {
             Ok(buf) if buf.is_empty() => break,
             Ok(buf) => {
+                s.metrics.pty_op(PtyOp::Read);
+                s.metrics.terminal_bytes(Direction::Out, buf.len());
                 if let Some(p) = s.player() {
                     p.deliver(&buf);
                 }
             }
+            Err(e) if is_transient(&e) => transient_pause().await,
             // EIO: every slave fd is closed, i.e. the game (and its children) exited.
             Err(_) => break,
         }
@@ -190,11 +204,54 @@ async fn run_output(s: Rc<GameSession>) {
     let status = reap(&s).await;
     s.finished.set(true);
     s.running.set(s.running.get().saturating_sub(1));
+    s.metrics.pty_op(PtyOp::Close);
+    let reason = end_reason(status, s.hung_up.get());
+    s.metrics.game_ended(s.game_idx, reason);
+    if s.hung_up.get() && reason == EndReason::Hangup {
+        // A game that exits cleanly after SIGHUP has done its hangup save.
+        s.metrics.game_save(s.game_idx, SaveOp::Save, true);
+    }
     s.input_ready.signal();
     tracing::info!(?status, "game ended");
     if let Some(p) = s.player.borrow_mut().take() {
         p.ended(status);
     }
+}
+
+/// Why a game ended, from its exit status and whether we hung it up.
+fn end_reason(status: Option<ExitStatus>, hung_up: bool) -> EndReason {
+    const SIGHUP: i32 = 1;
+    const SIGKILL: i32 = 9;
+    const SIGTERM: i32 = 15;
+    match status {
+        Some(ExitStatus::Exited(_)) if hung_up => EndReason::Hangup,
+        Some(ExitStatus::Exited(_)) => EndReason::Normal,
+        Some(ExitStatus::Signaled(SIGHUP)) => EndReason::Hangup,
+        Some(ExitStatus::Signaled(SIGKILL)) | Some(ExitStatus::Signaled(SIGTERM)) => {
+            EndReason::Killed
+        }
+        Some(ExitStatus::Signaled(_)) | None => EndReason::Crashed,
+    }
+}
+
+/// Errors after which the same operation is simply tried again.
+fn is_transient(e: &glommio::GlommioError<()>) -> bool {
+    let io: std::io::Error = match e {
+        glommio::GlommioError::IoError(io) => std::io::Error::new(io.kind(), ""),
+        glommio::GlommioError::EnhancedIoError { source, .. } => {
+            std::io::Error::new(source.kind(), "")
+        }
+        _ => return false,
+    };
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// A short pause before retrying, so a persistent EAGAIN cannot spin the core.
+async fn transient_pause() {
+    glommio::timer::sleep(Duration::from_millis(1)).await;
 }
 
 /// Wait for the child to exit after its terminal closed. The PTY closes when the game exits,
@@ -235,7 +292,14 @@ async fn run_input(s: Rc<GameSession>) {
             // glommio takes an owned buffer per write (io_uring needs it to outlive the call).
             let chunk = pending.get(off..).unwrap_or_default().to_vec();
             match s.pty.write_at(chunk, 0).await {
-                Ok(n) if n > 0 => off += n,
+                Ok(n) if n > 0 => {
+                    off += n;
+                    s.metrics.pty_op(PtyOp::Write);
+                    s.metrics.terminal_bytes(Direction::In, n);
+                }
+                // io_uring reports EINTR now and then on PTY writes; the bytes were not
+                // written, so write them again rather than lose the player's keystrokes.
+                Err(e) if is_transient(&e) => transient_pause().await,
                 _ => break,
             }
         }

@@ -10,6 +10,7 @@ use super::control::{Reply, Request, SshAttempt, SshOutcome};
 use super::core::Core;
 use super::notify::Notify;
 use super::terminal::{Identity, Terminal};
+use crate::metrics::{AuthMethod, Direction};
 use crate::ssh::msg::DisconnectReason;
 use crate::ssh::server::{AuthAttempt, ChannelId, CloseReason, Event, ServerConnection};
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -57,6 +58,12 @@ pub struct Conn {
     closed: Cell<bool>,
     /// Set when the writer has flushed and shut the socket.
     finished: Cell<bool>,
+    /// When the socket was accepted (connection and handshake durations).
+    accepted_at: std::time::Instant,
+    /// Refused at once by a limit (counted as rejected, not as a connection that lived).
+    rejected: Cell<bool>,
+    /// The first key exchange completed.
+    handshake_done: Cell<bool>,
 }
 
 impl Conn {
@@ -91,17 +98,24 @@ impl Conn {
             terminals: RefCell::new(BTreeMap::new()),
             closed: Cell::new(false),
             finished: Cell::new(false),
+            accepted_at: std::time::Instant::now(),
+            rejected: Cell::new(false),
+            handshake_done: Cell::new(false),
         });
         let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
         conn.slot.set(slot);
         tracing::debug!(parent: &conn.span, "connection accepted");
         if count > core.config().limits.max_connections {
+            core.metrics.conn_rejected();
+            conn.rejected.set(true);
             let max = core.config().limits.max_connections;
             conn.ssh.borrow_mut().disconnect(
                 DisconnectReason::TooManyConnections,
                 &format!("server full: {max}/{max} connections"),
             );
             conn.closed.set(true);
+        } else {
+            core.metrics.conn_accepted();
         }
         conn.spawn(conn.clone().run_writer());
         conn.spawn(conn.clone().run_reader());
@@ -144,6 +158,7 @@ impl Conn {
                         if n > 0 {
                             if let Some(bytes) = buf.get(..n) {
                                 me.ssh.borrow_mut().handle_input(bytes, now_ms());
+                                me.core.metrics.bytes(Direction::In, n);
                             }
                         }
                         Poll::Ready(Ok(n))
@@ -186,6 +201,7 @@ impl Conn {
                 match Pin::new(&mut *stream).poll_write(cx, ssh.transmit()) {
                     Poll::Ready(Ok(n)) => {
                         ssh.advance_transmit(n);
+                        me.core.metrics.bytes(Direction::Out, n);
                         Poll::Ready(Ok(n))
                     }
                     other => other,
@@ -245,6 +261,14 @@ impl Conn {
             let Some(ev) = ssh.poll_event() else { break };
             match ev {
                 Event::KexComplete { kex, cipher, first } => {
+                    if first {
+                        self.handshake_done.set(true);
+                        self.core
+                            .metrics
+                            .handshake_done(kex, self.accepted_at.elapsed());
+                    } else {
+                        self.core.metrics.kex_done(kex);
+                    }
                     tracing::debug!(
                         kex = kex.name(),
                         cipher = cipher.name(),
@@ -259,9 +283,12 @@ impl Conn {
                         AuthAttempt::Password(p) => SshAttempt::Password(Zeroizing::new(
                             String::from_utf8_lossy(p).into_owned(),
                         )),
-                        AuthAttempt::PublicKey { key_blob, .. } => {
-                            SshAttempt::Key(key_blob.to_vec())
-                        }
+                        AuthAttempt::PublicKey {
+                            key_blob, signed, ..
+                        } => SshAttempt::Key {
+                            blob: key_blob.to_vec(),
+                            signed,
+                        },
                     };
                     drop(ssh);
                     self.spawn(self.clone().authenticate(user, attempt));
@@ -326,7 +353,7 @@ impl Conn {
                     drop(ssh);
                     let t = self.terminals.borrow_mut().remove(&channel);
                     if let Some(t) = t {
-                        t.teardown();
+                        t.teardown(&self.core.metrics);
                     }
                 }
                 Event::Closed { reason } => {
@@ -357,10 +384,11 @@ impl Conn {
 
     /// Ask the control core about an SSH authentication attempt, then answer the SSH core.
     async fn authenticate(self: Rc<Self>, user: String, attempt: SshAttempt) {
-        let method = match &attempt {
-            SshAttempt::None => "none",
-            SshAttempt::Password(_) => "password",
-            SshAttempt::Key(_) => "publickey",
+        let (method, kind, is_attempt) = match &attempt {
+            SshAttempt::None => ("none", AuthMethod::None, true),
+            SshAttempt::Password(_) => ("password", AuthMethod::Password, true),
+            // A key query is a question, not an attempt.
+            SshAttempt::Key { signed, .. } => ("publickey", AuthMethod::PublicKey, *signed),
         };
         let outcome = match self
             .core
@@ -374,6 +402,9 @@ impl Conn {
             _ => SshOutcome::Denied,
         };
         let accepted = !matches!(outcome, SshOutcome::Denied);
+        if is_attempt {
+            self.core.metrics.auth_attempt(kind, accepted);
+        }
         if accepted {
             if self.identity.borrow().is_none() {
                 self.span.record("user", user.as_str());
@@ -440,7 +471,7 @@ impl Conn {
         }
         let terms = std::mem::take(&mut *self.terminals.borrow_mut());
         for (_, t) in terms {
-            t.teardown();
+            t.teardown(&self.core.metrics);
         }
         self.writer_wake.signal();
         self.reader_wake.signal();
@@ -452,6 +483,12 @@ impl Conn {
             return;
         }
         self.close();
+        if !self.rejected.get() {
+            if !self.handshake_done.get() {
+                self.core.metrics.conn_failed();
+            }
+            self.core.metrics.conn_closed(self.accepted_at.elapsed());
+        }
         self.core.conns.borrow_mut().try_remove(self.slot.get());
         self.core.shared.connections.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(parent: &self.span, "connection closed");

@@ -4,10 +4,12 @@
 
 use crate::auth::{self, Account, AuthError, PasswordHasher, Store};
 use crate::lobby::UserInfo;
+use crate::metrics::{ControlMetrics, DbOp, FailReason};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::sync::Semaphore;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 use zeroize::Zeroizing;
 
 /// A request from a data core, with what is needed to route the reply back.
@@ -51,8 +53,12 @@ pub enum Request {
 pub enum SshAttempt {
     None,
     Password(Zeroizing<String>),
-    /// A public key blob; the SSH core has already checked the signature if there was one.
-    Key(Vec<u8>),
+    /// A public key blob; `signed` means the SSH core verified a signature by it (an
+    /// unsigned one is the "may I use this key?" query, not a login attempt).
+    Key {
+        blob: Vec<u8>,
+        signed: bool,
+    },
 }
 
 /// The answer to one request.
@@ -84,6 +90,8 @@ pub struct ControlState {
     pub hasher: Arc<PasswordHasher>,
     /// Caps concurrent argon2 runs.
     pub hash_slots: Semaphore,
+    /// auth_* metric families.
+    pub metrics: Arc<ControlMetrics>,
 }
 
 /// Serve one data core's requests until its sender closes; answers go back on `replies`.
@@ -120,7 +128,10 @@ async fn handle(state: &ControlState, request: Request) -> Reply {
 }
 
 fn lookup(state: &ControlState, name: &str) -> Result<Option<Account>, AuthError> {
-    state.store.get(name)
+    let started = Instant::now();
+    let r = state.store.get(name);
+    state.metrics.db_op(DbOp::Get, r.is_ok(), started.elapsed());
+    r
 }
 
 fn user_info(a: &Account) -> UserInfo {
@@ -136,9 +147,12 @@ async fn verify(state: &ControlState, phc: Option<String>, password: Zeroizing<S
         return false;
     };
     let hasher = state.hasher.clone();
-    glommio::executor()
+    let started = Instant::now();
+    let ok = glommio::executor()
         .spawn_blocking(move || hasher.verify(phc.as_deref(), &password))
-        .await
+        .await;
+    state.metrics.password_hash(started.elapsed());
+    ok
 }
 
 async fn hash(state: &ControlState, password: Zeroizing<String>) -> Result<String, String> {
@@ -148,9 +162,12 @@ async fn hash(state: &ControlState, password: Zeroizing<String>) -> Result<Strin
         .await
         .map_err(|_| "server shutting down".to_string())?;
     let hasher = state.hasher.clone();
-    glommio::executor()
+    let started = Instant::now();
+    let r = glommio::executor()
         .spawn_blocking(move || hasher.hash(&password).map_err(|e| e.to_string()))
-        .await
+        .await;
+    state.metrics.password_hash(started.elapsed());
+    r
 }
 
 async fn ssh_auth(state: &ControlState, user: &str, attempt: SshAttempt) -> SshOutcome {
@@ -158,22 +175,36 @@ async fn ssh_auth(state: &ControlState, user: &str, attempt: SshAttempt) -> SshO
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "account lookup failed");
+            state.metrics.login_failed(FailReason::StoreError);
             return SshOutcome::Denied;
         }
     };
     let Some(account) = account else {
         return SshOutcome::Guest;
     };
-    let ok = match attempt {
-        SshAttempt::None => false,
-        SshAttempt::Key(blob) => account.has_key(&blob),
-        SshAttempt::Password(pw) => verify(state, Some(account.password_phc.clone()), pw).await,
+    // `none` and key queries are probes of what is allowed, not login attempts.
+    let (ok, counts, wrong) = match attempt {
+        SshAttempt::None => (false, false, FailReason::WrongPassword),
+        SshAttempt::Key { blob, signed } => (account.has_key(&blob), signed, FailReason::WrongKey),
+        SshAttempt::Password(pw) => (
+            verify(state, Some(account.password_phc.clone()), pw).await,
+            true,
+            FailReason::WrongPassword,
+        ),
     };
-    if ok && !account.locked {
+    let outcome = if ok && !account.locked {
         SshOutcome::User(user_info(&account))
     } else {
         SshOutcome::Denied
+    };
+    if counts {
+        match (&outcome, ok) {
+            (SshOutcome::User(_), _) => state.metrics.login_succeeded(),
+            (_, true) => state.metrics.login_failed(FailReason::Locked),
+            _ => state.metrics.login_failed(wrong),
+        }
     }
+    outcome
 }
 
 async fn login(
@@ -217,8 +248,14 @@ async fn register(
     let phc = hash(state, password).await?;
     let mut account = Account::new(&name, phc, auth::now_unix());
     account.email = email;
-    match state.store.create(&account) {
+    let started = Instant::now();
+    let created = state.store.create(&account);
+    state
+        .metrics
+        .db_op(DbOp::Create, created.is_ok(), started.elapsed());
+    match created {
         Ok(()) => {
+            state.metrics.user_registered();
             tracing::info!(user = %name, "account registered");
             Ok(user_info(&account))
         }
@@ -237,10 +274,7 @@ async fn change_password(
 ) -> Result<(), String> {
     auth::validate_password(&password).map_err(|e| format!("Password not accepted: {e}"))?;
     let phc = hash(state, password).await?;
-    state
-        .store
-        .update(name, |a| a.password_phc = phc)
-        .map(|_| ())
+    update(state, name, |a| a.password_phc = phc)
         .map_err(|e| format!("Could not change the password: {e}"))
 }
 
@@ -248,9 +282,15 @@ fn change_email(state: &ControlState, name: &str, email: Option<String>) -> Resu
     if let Some(e) = &email {
         auth::validate_email(e).map_err(|err| format!("E-mail not accepted: {err}"))?;
     }
-    state
-        .store
-        .update(name, |a| a.email = email)
-        .map(|_| ())
+    update(state, name, |a| a.email = email)
         .map_err(|e| format!("Could not change the e-mail: {e}"))
+}
+
+fn update(state: &ControlState, name: &str, f: impl FnOnce(&mut Account)) -> Result<(), AuthError> {
+    let started = Instant::now();
+    let r = state.store.update(name, f).map(|_| ());
+    state
+        .metrics
+        .db_op(DbOp::Update, r.is_ok(), started.elapsed());
+    r
 }

@@ -7,6 +7,7 @@ use super::control::{Envelope, Reply, ReplyEnvelope, Request};
 use super::notify::Notify;
 use super::pool::BufferPool;
 use crate::config::Config;
+use crate::metrics::{CoreMetrics, Registry};
 use crate::pty::RunAs;
 use crate::ssh::server::ServerSettings;
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
@@ -26,8 +27,12 @@ pub struct Shared {
     pub run_as: Option<RunAs>,
     /// Connections open on all cores, for `limits.max_connections`.
     pub connections: AtomicUsize,
-    /// Set by the signal thread; cores poll it.
-    pub shutdown: AtomicBool,
+    /// Set by the signal thread; cores poll it (and /health/ready reports draining).
+    pub shutdown: Arc<AtomicBool>,
+    /// Data cores whose SSH listener is bound (readiness).
+    pub cores_bound: AtomicUsize,
+    /// Every core's metric cells, read by the control core at scrape time.
+    pub registry: Arc<Registry>,
 }
 
 /// A pending control-core answer.
@@ -45,6 +50,8 @@ pub struct Core {
     pub ssh_settings: Rc<ServerSettings>,
     /// Transient I/O buffers.
     pub pool: Rc<BufferPool>,
+    /// This core's metric cells (written only here).
+    pub metrics: Arc<CoreMetrics>,
     /// Open connections.
     pub conns: RefCell<Slab<Weak<Conn>>>,
     /// Requests to the control core.
@@ -61,11 +68,13 @@ impl Core {
     pub fn new(
         id: usize,
         shared: Arc<Shared>,
+        metrics: Arc<CoreMetrics>,
         ssh_settings: Rc<ServerSettings>,
         to_control: ConnectedSender<Envelope>,
     ) -> Rc<Core> {
         Rc::new(Core {
             id,
+            metrics,
             shared,
             ssh_settings,
             pool: Rc::new(BufferPool::default()),

@@ -14,6 +14,7 @@ use self::control::{ControlState, Envelope, ReplyEnvelope};
 use self::core::{Core, Shared};
 use crate::auth::{PasswordHasher, PasswordParams, Store};
 use crate::config::Config;
+use crate::metrics::{self, HttpState, Probe, ProbeOutcome, Registry, RegistryOptions};
 use crate::ssh::hostkey::HostKey;
 use crate::ssh::server::ServerSettings;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
@@ -41,6 +42,11 @@ pub enum StartError {
     },
     #[error("cannot start executor: {0}")]
     Executor(String),
+    #[error("cannot bind the HTTP listener {addr}: {source}")]
+    HttpBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("games are configured to run as {user:?}: {reason}")]
     RunAs { user: String, reason: String },
 }
@@ -49,6 +55,8 @@ pub enum StartError {
 pub struct Server {
     /// Where SSH listens (the real port when the config said 0).
     pub ssh_addr: SocketAddr,
+    /// Where HTTP (/metrics, /health) listens.
+    pub http_addr: SocketAddr,
     shared: Arc<Shared>,
     /// Data core executors (joined on shutdown).
     threads: Vec<glommio::ExecutorJoinHandle<()>>,
@@ -106,11 +114,20 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     };
 
     let cores = config.cores;
+    let registry = Arc::new(Registry::new(RegistryOptions {
+        cores,
+        game_ids: config.games.iter().map(|g| g.id.clone()).collect(),
+        connections_limit: config.limits.max_connections,
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit: metrics::BUILD_COMMIT.into(),
+    }));
     let shared = Arc::new(Shared {
         config: Arc::new(config),
         run_as,
         connections: AtomicUsize::new(0),
-        shutdown: AtomicBool::new(false),
+        shutdown: Arc::new(AtomicBool::new(false)),
+        cores_bound: AtomicUsize::new(0),
+        registry,
     });
 
     // Channels: each data core → control (requests) and control → each data core (replies).
@@ -128,13 +145,29 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     }
 
     let mut threads = Vec::new();
+    let (http_tx, http_rx) = mpsc::channel();
     let control = spawn_control(
         store,
         Arc::new(hasher),
-        shared.config.password.max_concurrent,
+        shared.clone(),
         request_rx,
         reply_tx,
+        http_tx,
     )?;
+    let http_addr = match http_rx.recv() {
+        Ok(Ok(a)) => a,
+        Ok(Err(source)) => {
+            return Err(StartError::HttpBind {
+                addr: shared.config.http.listen,
+                source,
+            })
+        }
+        Err(_) => {
+            return Err(StartError::Executor(
+                "the control core died at start".into(),
+            ))
+        }
+    };
 
     // Data cores bind one after the other so that port 0 resolves once and all share it.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -162,6 +195,7 @@ pub fn start(config: Config) -> Result<Server, StartError> {
     }
     Ok(Server {
         ssh_addr: addr,
+        http_addr,
         shared,
         threads,
         _control: control,
@@ -171,18 +205,33 @@ pub fn start(config: Config) -> Result<Server, StartError> {
 fn spawn_control(
     store: Store,
     hasher: Arc<PasswordHasher>,
-    max_concurrent: usize,
+    shared: Arc<Shared>,
     requests: Vec<SharedReceiver<Envelope>>,
     replies: Vec<SharedSender<ReplyEnvelope>>,
+    http_bound: mpsc::Sender<std::io::Result<SocketAddr>>,
 ) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
+    let max_concurrent = shared.config.password.max_concurrent;
     LocalExecutorBuilder::new(Placement::Unbound)
         .name("dg-control")
         .blocking_thread_pool_placement(PoolPlacement::Unbound(max_concurrent))
         .spawn(move || async move {
+            match glommio::net::TcpListener::bind(shared.config.http.listen) {
+                Ok(listener) => {
+                    let local = listener.local_addr().unwrap_or(shared.config.http.listen);
+                    let _ = http_bound.send(Ok(local));
+                    let state = Rc::new(http_state(&shared, store.clone()));
+                    glommio::spawn_local(metrics::serve(listener, state)).detach();
+                }
+                Err(e) => {
+                    let _ = http_bound.send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
             let state = Rc::new(ControlState {
                 store,
                 hasher,
                 hash_slots: glommio::sync::Semaphore::new(max_concurrent as u64),
+                metrics: shared.registry.control(),
             });
             let tq = glommio::executor().create_task_queue(
                 Shares::default(),
@@ -214,6 +263,35 @@ fn spawn_control(
         .map_err(|e| StartError::Executor(e.to_string()))
 }
 
+/// The HTTP endpoint's state: the registry and the readiness probes.
+fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
+    let mut state = HttpState::new(shared.registry.clone());
+    state.metrics_enabled = shared.config.metrics.enabled;
+    state.metrics_path = shared.config.metrics.path.clone();
+    state.ready_probes.push(Probe::flag_unset(
+        "shutdown",
+        shared.shutdown.clone(),
+        "draining: the server is shutting down",
+    ));
+    let s = shared.clone();
+    state.ready_probes.push(Probe::new("ssh_listener", move || {
+        let bound = s.cores_bound.load(Ordering::Relaxed);
+        let want = s.config.cores;
+        if bound >= want {
+            ProbeOutcome::ok(format!("{bound} of {want} cores listening"))
+        } else {
+            ProbeOutcome::fail(format!("{bound} of {want} cores listening"))
+        }
+    }));
+    state
+        .ready_probes
+        .push(Probe::new("lmdb", move || match store.check_writable() {
+            Ok(()) => ProbeOutcome::ok("account store writable"),
+            Err(e) => ProbeOutcome::fail(format!("account store not writable: {e}")),
+        }));
+    state
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_data_core(
     id: usize,
@@ -232,11 +310,25 @@ async fn run_data_core(
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
+    let Some(metrics) = shared.registry.core(id) else {
+        let _ = bound.send(Err(std::io::Error::other("no metrics for this core")));
+        return;
+    };
+    shared.cores_bound.fetch_add(1, Ordering::Relaxed);
     let _ = bound.send(Ok(local));
     let settings = Rc::new(ssh_settings(&shared.config, host_key));
     let (to_control, replies) =
         futures_lite::future::zip(requests.connect(), replies.connect()).await;
-    let core = Core::new(id, shared, settings, to_control);
+    let core = Core::new(id, shared, metrics.clone(), settings, to_control);
+    let pool = core.pool.clone();
+    glommio::spawn_local(metrics::sampler::run(
+        metrics,
+        metrics::sampler::PERIOD,
+        move |m| m.set_buffer_pool_in_use(pool.in_use()),
+        // Keeps beating while draining: liveness holds, readiness reports the drain.
+        || false,
+    ))
+    .detach();
     let tq = glommio::executor().create_task_queue(
         Shares::default(),
         Latency::Matters(Duration::from_millis(1)),

@@ -6,6 +6,7 @@ use super::conn::Conn;
 use super::control::{Reply, Request};
 use crate::game::{self, GameSession, TerminalInfo, Viewer};
 use crate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use crate::metrics::{CoreMetrics, PtyOp};
 use crate::pty::{self, ExitStatus, WinSize};
 use crate::ssh::server::{ChannelId, ServerConnection, TermSize};
 use std::rc::{Rc, Weak};
@@ -49,6 +50,8 @@ pub struct Terminal {
     out: Vec<u8>,
     /// Close the channel once `out` is sent, with this exit status.
     close_after: Option<u32>,
+    /// When a shell or game started on it (a terminal session, for metrics).
+    session_started: Option<std::time::Instant>,
 }
 
 impl Default for Terminal {
@@ -71,6 +74,7 @@ impl Terminal {
             mode: Mode::Setup,
             out: Vec::new(),
             close_after: None,
+            session_started: None,
         }
     }
 
@@ -150,9 +154,21 @@ impl Terminal {
     }
 
     /// The channel or connection is gone: hang up a running game.
-    pub fn teardown(self) {
+    pub fn teardown(self, metrics: &CoreMetrics) {
         if let Mode::Game { session, .. } = &self.mode {
             session.hang_up();
+        }
+        if let Some(started) = self.session_started {
+            metrics
+                .terminal_session_ended(started.elapsed(), self.close_after.is_none_or(|s| s == 0));
+        }
+    }
+
+    /// A shell or game begins on this channel.
+    fn begin_session(&mut self, metrics: &CoreMetrics) {
+        if self.session_started.is_none() {
+            self.session_started = Some(std::time::Instant::now());
+            metrics.terminal_session_started();
         }
     }
 
@@ -187,6 +203,7 @@ impl Terminal {
                 );
                 return;
             }
+            t.begin_session(&conn.core.metrics);
             t.mode = Mode::Lobby(Lobby::new(ctx, user, t.size.cols, t.size.rows));
         });
         conn.flush_terminals();
@@ -231,6 +248,7 @@ impl Terminal {
         }
         if let (Some(g), Some(u)) = (game, user) {
             conn.with_terminal(channel, |t, _| {
+                t.begin_session(&conn.core.metrics);
                 t.mode = Mode::Starting {
                     lobby: None,
                     held_input: Vec::new(),
@@ -245,7 +263,10 @@ impl Terminal {
             t.size = win(size);
             match &mut t.mode {
                 Mode::Lobby(l) => l.handle_resize(size.cols, size.rows),
-                Mode::Game { session, .. } => session.resize(t.size),
+                Mode::Game { session, .. } => {
+                    session.resize(t.size);
+                    conn.core.metrics.pty_op(PtyOp::Resize);
+                }
                 _ => {}
             }
         });
@@ -470,6 +491,8 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
             pty::spawn(&spec).map_err(|e| e.to_string())
         })
         .await;
+    let game_idx = conn.core.metrics.game_index(&game_id);
+    conn.core.metrics.game_spawned(game_idx, spawned.is_ok());
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -492,6 +515,8 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         child,
         viewer,
         conn.core.games_running.clone(),
+        conn.core.metrics.clone(),
+        game_idx,
         tracing::info_span!(parent: &conn.span, "game", game = %game_id),
     ) {
         Ok(s) => s,
@@ -554,19 +579,29 @@ struct PlayerViewer {
 
 impl Viewer for PlayerViewer {
     fn room(&self) -> usize {
-        self.conn.upgrade().map_or(0, |c| {
-            if c.is_closed() {
-                0
-            } else {
-                c.room(self.channel)
-            }
-        })
+        let Some(c) = self.conn.upgrade() else {
+            return 0;
+        };
+        // Output still queued on the channel goes first.
+        let queued = c
+            .with_terminal(self.channel, |t, _| !t.out.is_empty())
+            .unwrap_or(true);
+        if c.is_closed() || queued {
+            0
+        } else {
+            c.room(self.channel)
+        }
     }
 
     fn deliver(&self, data: &[u8]) {
         if let Some(c) = self.conn.upgrade() {
             let sent = c.ssh.borrow_mut().send_data(self.channel, data);
-            debug_assert_eq!(sent, data.len());
+            if sent < data.len() {
+                // The room we were promised went away while the read was in flight (a key
+                // exchange started, or the window was used): keep the rest, in order.
+                let rest = data.get(sent..).unwrap_or_default();
+                c.with_terminal(self.channel, |t, _| t.queue_output(rest));
+            }
             c.after_activity();
         }
     }

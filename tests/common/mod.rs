@@ -131,7 +131,7 @@ impl Server {
     /// Launches the process and waits for `ssh listening on 127.0.0.1:PORT` on its stdout.
     fn spawn(&mut self) {
         let log = fs::File::create(&self.log).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dungeongate"))
+        let mut child = dungeongate()
             .args(["serve", "--config"])
             .arg(&self.config)
             .stdin(Stdio::null())
@@ -197,7 +197,7 @@ impl Server {
 
     /// Runs `dungeongate ARGS --config CONFIG` with `stdin`, panicking on failure.
     pub fn cli(&self, args: &[&str], stdin: &str) -> String {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dungeongate"))
+        let mut child = dungeongate()
             .args(args)
             .arg("--config")
             .arg(&self.config)
@@ -351,6 +351,20 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// A command for the binary under test with no `DUNGEONGATE_*` variables in its environment:
+/// the server reads those as config overrides (and rejects unknown ones), so the caller's
+/// environment (or cargo's, which passes a build script's `rustc-env` values to tests) must not
+/// leak into the test config.
+fn dungeongate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dungeongate"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("DUNGEONGATE_")) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// One line of `/proc/PID/stat`, the parts the tests look at.
@@ -694,6 +708,19 @@ impl Term {
                 Err(_) => panic!("timed out waiting for {what}; output {:?}", self.text()),
             }
         }
+    }
+
+    /// Like [`Term::read_until`] but reports a timeout (false) instead of panicking.
+    pub async fn try_read_until(&mut self, within: Duration, done: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while !done(&self.text()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(m)) => self.absorb(m),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// Waits until `needle` occurs at least `count` times in the output.

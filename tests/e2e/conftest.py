@@ -12,6 +12,7 @@ While a server runs, every test that used it must leave it with no child process
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import os
@@ -20,12 +21,11 @@ import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 import pyte
@@ -82,6 +82,16 @@ _become_subreaper()
 
 # Pids of processes we started and still own (servers, ssh clients): not "leftovers".
 _OWNED_PIDS: set[int] = set()
+# Servers still running, killed at exit if a crash or interrupt skipped their teardown.
+_LIVE_SERVERS: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _kill_live_servers() -> None:
+    for p in list(_LIVE_SERVERS):
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,6 +375,7 @@ class Server:
         self._listening.clear()
         self.stdout_lines = []
         log = open(self.log_path, "ab")
+        self._log_offset = log.tell()
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL,
@@ -373,6 +384,7 @@ class Server:
         )
         log.close()
         _OWNED_PIDS.add(self.proc.pid)
+        _LIVE_SERVERS.add(self.proc)
         self._reader = threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True)
         self._reader.start()
         ok = wait_until(
@@ -396,12 +408,27 @@ class Server:
             if re.search(rf"ssh listening on 127\.0\.0\.1:{self.port}\b", line):
                 self._listening.set()
 
-    def log_tail(self, n: int = 60) -> str:
+    def log_tail(self, n: int = 25) -> str:
+        """Panics, warnings and errors from the server log, then its last `n` lines."""
         try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
+            with open(self.log_path, "rb") as f:
+                f.seek(getattr(self, "_log_offset", 0))
+                text = f.read().decode("utf-8", "replace")
         except OSError:
             return "(no log)"
-        return "\n".join(lines[-n:])
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in text.splitlines()]
+        notable = []
+        for i, ln in enumerate(lines):
+            if "panicked at" in ln:
+                notable += lines[i : i + 4]
+            elif re.search(r"\b(WARN|ERROR)\b", ln):
+                notable.append(ln)
+        tail = [ln for ln in lines if not ln.lstrip().startswith(("at ", "note:"))
+                and not re.match(r"\s*\d+: ", ln)][-n:]
+        out = ""
+        if notable:
+            out += "notable server log lines:\n" + "\n".join(notable[-40:]) + "\n"
+        return out + "server log tail:\n" + "\n".join(tail)
 
     @property
     def pid(self) -> int:
@@ -415,17 +442,51 @@ class Server:
         """The server has no child processes left: every game ended and was reaped."""
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise AssertionError(f"server died {what} (exit {self.proc.returncode})\n{self.log_tail()}")
+            status = self.proc.returncode
+            tail = self.log_tail()
+            self.stop()
+            self.start()
+            raise AssertionError(f"server died {what} (exit {status})\n{tail}")
         if wait_until(lambda: not self.children(), IDLE_TIMEOUT) is None:
             kids = self.children()
             if kids:
+                msg = f"server still has child processes {what}: " + ", ".join(
+                    str(k) for k in kids
+                )
+                log = self.log_tail()
+                # Restart so the next test does not inherit (and re-report) this leak.
+                problems = self.stop()
+                self.start()
                 raise AssertionError(
-                    f"server still has child processes {what}: "
-                    + ", ".join(str(k) for k in kids)
+                    msg + (f"; on restart: {'; '.join(problems)}" if problems else "")
+                    + f"\n{log}"
                 )
 
-    def stop(self) -> list[str]:
-        """SIGTERM; SIGKILL if it does not exit. Returns the problems seen (empty: clean)."""
+    def restart_if_dirty(self) -> None:
+        """After a failed test: restart (without waiting) if a game is left or it died."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None or self.children():
+            self.stop(grace=0)
+            self.start()
+
+    def describe_games(self) -> str:
+        """The server's child processes with their I/O counters (which side of a stalled
+        stream holds the bytes: wchar of `head` = bytes it got from the PTY and echoed)."""
+        out = []
+        for k in self.children():
+            try:
+                io = dict(
+                    ln.split(": ") for ln in pathlib.Path(f"/proc/{k.pid}/io").read_text().splitlines()
+                )
+                out.append(f"{k} rchar={io.get('rchar')} wchar={io.get('wchar')}")
+            except OSError:
+                out.append(str(k))
+        return "; ".join(out) or "(no child process)"
+
+    def stop(self, grace: float = IDLE_TIMEOUT) -> list[str]:
+        """SIGTERM; SIGKILL if it does not exit. Returns the problems seen (empty: clean).
+        `grace`: how long processes it left behind may take to exit before being reported."""
         problems: list[str] = []
         if self.proc is None:
             return problems
@@ -443,7 +504,8 @@ class Server:
         if self._reader is not None:
             self._reader.join(timeout=IO_TIMEOUT)
         _OWNED_PIDS.discard(proc.pid)
-        problems += reap_leftovers()
+        _LIVE_SERVERS.discard(proc)
+        problems += reap_leftovers(grace)
         self.proc = None
         return problems
 
@@ -453,11 +515,12 @@ class Server:
                 self.proc.kill()
             self.proc.wait(timeout=STOP_TIMEOUT)
             _OWNED_PIDS.discard(self.proc.pid)
+            _LIVE_SERVERS.discard(self.proc)
             reap_leftovers()
             self.proc = None
 
 
-def reap_leftovers() -> list[str]:
+def reap_leftovers(grace: float = IDLE_TIMEOUT) -> list[str]:
     """Processes re-parented to us (the subreaper) that we did not start: a server that exited
     left them behind. Zombies among them already exited (we reap them silently); the ones
     still running after a grace period are reported and killed."""
@@ -478,7 +541,7 @@ def reap_leftovers() -> list[str]:
                 alive.append(p)
         return alive
 
-    if wait_until(lambda: not reap_zombies(), IDLE_TIMEOUT) is not None:
+    if wait_until(lambda: not reap_zombies(), grace) is not None:
         return []
     alive = reap_zombies()
     problems = [f"left behind after the server exited: {p}" for p in alive]
@@ -503,10 +566,10 @@ class ServerFactory:
         self.servers.append(s)
         return s
 
-    def shutdown(self) -> list[str]:
+    def shutdown(self, grace: float = IDLE_TIMEOUT) -> list[str]:
         problems = []
         for s in self.servers:
-            problems += s.stop()
+            problems += s.stop(grace)
         return problems
 
 
@@ -526,14 +589,23 @@ def module_factory(dg_bin, scripts_dir, tmp_path_factory):
 
 
 @pytest.fixture
-def server_factory(dg_bin, scripts_dir, tmp_path):
+def server_factory(request, dg_bin, scripts_dir, tmp_path):
     """Servers for one test (own config); stopped and checked at the end of the test."""
     f = ServerFactory(dg_bin, tmp_path, scripts_dir)
     yield f
-    for s in f.servers:
-        if s.proc is not None:
-            s.assert_idle()
-    problems = f.shutdown()
+    if _call_failed(request):
+        for s in f.servers:
+            if s.proc is not None:
+                print(f"server {s.root.name}: children {[str(c) for c in s.children()]}")
+                print(s.log_tail())  # shown with the failure report
+        f.shutdown(grace=0)  # the test already failed: just clean up, quickly
+        return
+    try:
+        for s in f.servers:
+            if s.proc is not None:
+                s.assert_idle()
+    finally:
+        problems = f.shutdown()
     assert not problems, "server teardown: " + "; ".join(problems)
 
 
@@ -548,7 +620,24 @@ def _server_idle_after_each_test(request):
     yield
     if "server" in request.fixturenames:
         srv = request.getfixturevalue("server")
-        srv.assert_idle(f"after {request.node.name}")
+        if _call_failed(request):
+            print(f"server pid {srv.pid}, children {[str(c) for c in srv.children()]}")
+            print(srv.log_tail())  # shown with the failure report
+            srv.restart_if_dirty()  # the failure is reported already; don't pile on
+        else:
+            srv.assert_idle(f"after {request.node.name}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.dg_call_failed = report.failed
+
+
+def _call_failed(request) -> bool:
+    return bool(getattr(request.node, "dg_call_failed", False))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -173,7 +173,13 @@ def test_client_initiated_rekeys_lose_no_byte(server, keys):
                     assert chunk, f"EOF after {len(buf) - start} of {len(data)} bytes"
                     buf.extend(chunk)
 
-            await asyncio.gather(writer(), reader())
+            try:
+                await asyncio.gather(writer(), reader())
+            except (AssertionError, asyncio.TimeoutError) as e:
+                raise AssertionError(
+                    f"stream stalled at {len(buf) - start} of {len(data)} bytes ({e!r}); "
+                    f"game processes: {server.describe_games()}\n{server.log_tail()}"
+                ) from None
             result = await asyncio.wait_for(proc.wait(), timeout=IO_TIMEOUT)
             assert result.exit_status == 0
             got = bytes(buf[start:])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import paramiko
 import pytest
 
-from conftest import ALICE, ALICE_PW, IO_TIMEOUT, ParamikoShell, cat_echo, paramiko_transport
+from conftest import ALICE, ALICE_PW, IO_TIMEOUT, ParamikoShell, cat_echo, paramiko_transport, wait_until
 
 NEW_NAME = "carol7"
 NEW_PW = "carols-new-pass"
@@ -42,6 +42,7 @@ def test_a_guest_registers_plays_and_the_new_account_then_logs_in(server):
         assert NEW_PW.encode() not in bytes(sh.screen.raw), "the password was echoed"
 
         sh.send(b"p")
+        assert wait_until(server.children, IO_TIMEOUT), "`p` started no game process"
         sh.send(b"purr-purr\r")
         sh.wait_for("purr-purr")
         sh.screen.screen.reset()

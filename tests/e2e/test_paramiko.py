@@ -139,6 +139,7 @@ def test_the_lobby_shell_plays_the_first_game_and_quits(server):
         sh = ParamikoShell(chan)
         sh.wait_for("Logged in as", "alice", "Play Cat", "Quit")
         sh.send(b"p")
+        assert wait_until(server.children, IO_TIMEOUT), "`p` started no game process"
         sh.send(b"meow-meow\r")
         sh.wait_for("meow-meow")
         # A fresh screen: what appears from now on was drawn after the game ended.

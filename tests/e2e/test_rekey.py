@@ -26,7 +26,7 @@ def pattern(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
 
 
-def stream_through_rawcat(ssh: SshProc, data: bytes) -> None:
+def stream_through_rawcat(server, ssh: SshProc, data: bytes) -> None:
     start = ssh.expect(b"READY\n", timeout=60)
 
     def writer():
@@ -40,7 +40,12 @@ def stream_through_rawcat(ssh: SshProc, data: bytes) -> None:
     # reader fails if the echo stops making progress (a stall), never on how long it took.
     t = threading.Thread(target=writer, daemon=True)
     t.start()
-    ssh.wait_out_len(start + len(data))
+    try:
+        ssh.wait_out_len(start + len(data))
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}\ngame processes at the stall: {server.describe_games()}\n{server.log_tail()}"
+        ) from None
     t.join(timeout=STREAM_TIMEOUT)
     rc = ssh.wait(timeout=STREAM_TIMEOUT)
     got = bytes(ssh.out[start:])
@@ -52,6 +57,15 @@ def stream_through_rawcat(ssh: SshProc, data: bytes) -> None:
             f"stream differs from byte {first}: sent {data[first:first + 32]!r}, "
             f"got {got[first:first + 32]!r}"
         )
+
+
+def test_a_4mb_stream_without_rekeys_comes_back_byte_exact(server, keys):
+    """Baseline for the re-key tests below: the same stream with no re-key at all."""
+    data = pattern(RAWCAT_BYTES, seed=1)
+    argv = ssh_argv(server.port, ALICE, "-v", key=keys["ed25519"], command="rawcat")
+    with SshProc(argv) as ssh:
+        stream_through_rawcat(server, ssh, data)
+        assert ssh.err.count(b"SSH2_MSG_NEWKEYS received") == 1, ssh.describe()
 
 
 @pytest.mark.parametrize(
@@ -72,7 +86,7 @@ def test_client_initiated_rekeys_every_64k_lose_no_byte_of_a_4mb_stream(server, 
         command="rawcat",
     )
     with SshProc(argv) as ssh:
-        stream_through_rawcat(ssh, data)
+        stream_through_rawcat(server, ssh, data)
         newkeys = ssh.err.count(b"SSH2_MSG_NEWKEYS received")
         # 4 MiB one way alone crosses the 64 KiB limit 64 times.
         assert newkeys >= 32, f"only {newkeys} key exchanges\n{ssh.describe()}"
@@ -85,7 +99,7 @@ def test_server_initiated_rekeys_lose_no_byte_of_a_4mb_stream(server_factory, ke
     data = pattern(RAWCAT_BYTES, seed=7)
     argv = ssh_argv(srv.port, ALICE, "-v", key=keys["ed25519"], command="rawcat")
     with SshProc(argv) as ssh:
-        stream_through_rawcat(ssh, data)
+        stream_through_rawcat(srv, ssh, data)
         kexinits = ssh.err.count(b"SSH2_MSG_KEXINIT received")
         newkeys = ssh.err.count(b"SSH2_MSG_NEWKEYS received")
         assert kexinits >= 16, f"server started only {kexinits - 1} re-keys\n{ssh.describe()}"

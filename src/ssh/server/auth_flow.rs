@@ -60,9 +60,6 @@ impl AuthFlow {
     pub(super) fn user(&self) -> Option<&str> {
         self.authenticated.as_deref()
     }
-    pub(super) fn service_accepted(&self) -> bool {
-        self.service_accepted
-    }
     pub(super) fn accept_service(&mut self) {
         self.service_accepted = true;
     }

@@ -551,7 +551,8 @@ impl ServerConnection {
                         got: "SSH_MSG_SERVICE_REQUEST",
                     });
                 }
-                if name != b"ssh-userauth" || self.auth.service_accepted() {
+                // Repeats are answered too: paramiko asks again before every attempt.
+                if name != b"ssh-userauth" {
                     return Err(Error::ServiceNotAvailable);
                 }
                 self.auth.accept_service();

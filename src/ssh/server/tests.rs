@@ -649,3 +649,22 @@ fn userauth_before_the_key_exchange_is_unexpected() {
         })
     ));
 }
+
+#[test]
+fn a_repeated_userauth_service_request_is_accepted_again() {
+    let mut cfg = password_client("alice", "wrong");
+    cfg.open_session = false;
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    // paramiko asks for the service again before each attempt.
+    let mut req = Vec::new();
+    crate::ssh::msg::encode_service_request(&mut req, "ssh-userauth");
+    p.client.send_raw_payload(&req);
+    p.pump();
+    assert!(!p.server.is_closed());
+    let mut pw = Vec::new();
+    crate::ssh::msg::encode_userauth_request_password(&mut pw, "alice", "correct horse");
+    p.client.send_raw_payload(&pw);
+    p.pump();
+    assert_eq!(p.server.user(), Some("alice"));
+}

@@ -1,0 +1,282 @@
+//! `compare`: start dungeongate, OpenSSH `sshd` and dropbear on loopback with equivalent
+//! settings (see [`servers`]), run the same scenarios against each in turn, and print one
+//! table with the ratios dungeongate/peer. A peer that is not installed (or cannot run
+//! without root) is reported and skipped; the rest are measured.
+
+pub mod servers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::PrivateKey;
+
+use crate::report::{self, Outcome};
+use crate::scenario::{self, echo, idle, storm, throughput, Kind, Plan};
+use crate::target::{Algorithms, Auth, Target, TargetSpec};
+use servers::{Env, Skip, BENCH_USER};
+
+/// `compare` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Short run (under 2 minutes on a 2-core machine): fewer sessions, shorter windows.
+    #[arg(long)]
+    pub quick: bool,
+    /// Servers to measure, in order (the first is the one ratios are taken for).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "dungeongate,openssh,dropbear"
+    )]
+    pub servers: Vec<servers::Kind>,
+    /// Scenarios to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<Kind>,
+    /// The dungeongate binary (default: next to this binary; under `cargo run` it is built
+    /// first with the same profile).
+    #[arg(long)]
+    pub dungeongate: Option<PathBuf>,
+    /// dungeongate's `cores` setting (default: auto).
+    #[arg(long)]
+    pub dg_cores: Option<usize>,
+    /// Override: storm seconds.
+    #[arg(long, value_parser = scenario::parse_secs)]
+    pub storm_seconds: Option<Duration>,
+    /// Override: idle sessions.
+    #[arg(long)]
+    pub idle_sessions: Option<usize>,
+    /// Override: echo sessions.
+    #[arg(long)]
+    pub echo_sessions: Option<usize>,
+    /// Override: echo seconds.
+    #[arg(long, value_parser = scenario::parse_secs)]
+    pub echo_seconds: Option<Duration>,
+}
+
+/// The plan for `--quick` or the full run, with overrides applied.
+pub fn plan(a: &Args) -> Plan {
+    let s = |secs: u64| Duration::from_secs(secs);
+    let mut p = if a.quick {
+        Plan {
+            storm: storm::Opts {
+                concurrency: 8,
+                count: 100_000,
+                duration: s(5),
+            },
+            idle: idle::Opts {
+                sessions: 200,
+                in_flight: 16,
+                ramp_timeout: s(25),
+                hold: s(2),
+            },
+            echo: echo::Opts {
+                sessions: 100,
+                rate: 10.0,
+                duration: s(5),
+                line: 32,
+                in_flight: 16,
+                ramp_timeout: s(25),
+            },
+            throughput: throughput::Opts {
+                duration: s(3),
+                ciphers: default_bulk_ciphers(),
+                no_pty: false,
+            },
+        }
+    } else {
+        Plan {
+            storm: storm::Opts {
+                concurrency: 16,
+                count: 1_000_000,
+                duration: s(20),
+            },
+            idle: idle::Opts {
+                sessions: 1000,
+                in_flight: 16,
+                ramp_timeout: s(120),
+                hold: s(5),
+            },
+            echo: echo::Opts {
+                sessions: 500,
+                rate: 10.0,
+                duration: s(20),
+                line: 32,
+                in_flight: 16,
+                ramp_timeout: s(120),
+            },
+            throughput: throughput::Opts {
+                duration: s(10),
+                ciphers: default_bulk_ciphers(),
+                no_pty: false,
+            },
+        }
+    };
+    if let Some(d) = a.storm_seconds {
+        p.storm.duration = d;
+    }
+    if let Some(n) = a.idle_sessions {
+        p.idle.sessions = n;
+    }
+    if let Some(n) = a.echo_sessions {
+        p.echo.sessions = n;
+    }
+    if let Some(d) = a.echo_seconds {
+        p.echo.duration = d;
+    }
+    p
+}
+
+/// Runs the comparison; returns every outcome (already printed one by one) after printing
+/// the side-by-side table.
+pub async fn run(a: &Args) -> anyhow::Result<Vec<Outcome>> {
+    let started = Instant::now();
+    let plan = plan(a);
+    let kinds: Vec<Kind> = if a.scenarios.is_empty() {
+        Kind::ALL.to_vec()
+    } else {
+        a.scenarios.clone()
+    };
+    let key = Arc::new(new_ed25519_key()?);
+    let env = Env {
+        public_key: key.public_key().to_openssh()?,
+        dungeongate: find_dungeongate(a.dungeongate.clone())?,
+        dg_cores: a.dg_cores,
+    };
+    println!("{}", crate::machine::facts_line());
+    println!(
+        "client: russh 0.63 (ring), curve25519-sha256, chacha20-poly1305 (throughput: {}), \
+         ed25519 user key, TCP_NODELAY + TCP_QUICKACK, sources 127.0.0.2-251",
+        plan.throughput.ciphers.join(",")
+    );
+    let mut outcomes = Vec::new();
+    let mut measured: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for kind in &a.servers {
+        let label = kind.label();
+        let server = match tokio::task::block_in_place(|| servers::start(*kind, &env)) {
+            Ok(s) => s,
+            Err(Skip::Missing(why)) => {
+                let line = format!("{label}: not measured: {why}");
+                println!("{line}");
+                notes.push(line);
+                continue;
+            }
+            Err(Skip::Failed(e)) => {
+                let line = format!("{label}: failed to start: {e:#}");
+                println!("{line}");
+                notes.push(line);
+                continue;
+            }
+        };
+        println!(
+            "{}: {} on {} (pid {})",
+            server.kind.label(),
+            server.version,
+            server.addr,
+            server.pid
+        );
+        let target = Arc::new(Target::new(TargetSpec {
+            label: label.to_owned(),
+            addr: server.addr,
+            user: BENCH_USER.to_owned(),
+            auth: Auth::Key(key.clone()),
+            sources: 250,
+            algorithms: Algorithms::default(),
+            io_timeout: Duration::from_secs(10),
+            server_pid: Some(server.pid),
+            game_comms: vec!["cat".to_owned()],
+            echo_command: "cat".to_owned(),
+            bulk_command: "bulk".to_owned(),
+        })?);
+        for k in &kinds {
+            let o = scenario::run(*k, &target, &plan).await;
+            report::print_outcome(&o);
+            outcomes.push(o);
+        }
+        measured.push(label.to_owned());
+        tokio::task::block_in_place(|| drop(server));
+    }
+    let first = a
+        .servers
+        .first()
+        .map_or("dungeongate", |k| k.label())
+        .to_owned();
+    let all: Vec<String> = a.servers.iter().map(|k| k.label().to_owned()).collect();
+    println!();
+    println!(
+        "== compare{} ({:.0} s){}",
+        if a.quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64(),
+        if measured.len() < all.len() {
+            format!("; not measured: {}", notes.join("; "))
+        } else {
+            String::new()
+        }
+    );
+    print!("{}", report::comparison_table(&outcomes, &all, &first));
+    Ok(outcomes)
+}
+
+/// The throughput scenario's cipher preference: fastest first; every server here has GCM
+/// or falls back to chacha20-poly1305.
+fn default_bulk_ciphers() -> Vec<String> {
+    vec![
+        "aes128-gcm@openssh.com".into(),
+        "aes256-gcm@openssh.com".into(),
+        "chacha20-poly1305@openssh.com".into(),
+    ]
+}
+
+/// A fresh ed25519 client key (seed from the kernel's CSPRNG).
+fn new_ed25519_key() -> anyhow::Result<PrivateKey> {
+    use std::io::Read as _;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
+    let key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    seed.fill(0);
+    Ok(key)
+}
+
+/// Locates (and under `cargo run`, builds) the dungeongate binary.
+fn find_dungeongate(given: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(p) = given {
+        return Ok(Some(p));
+    }
+    let exe = std::env::current_exe()?;
+    let Some(dir) = exe.parent() else {
+        return Ok(None);
+    };
+    let sibling = dir.join("dungeongate");
+    // Under `cargo run -p loadtest`, cargo builds only this package: build the server with the
+    // same profile (a no-op when it is up to date) so the comparison never runs a stale binary.
+    if let (Ok(cargo), Ok(manifest)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
+    {
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--bin", "dungeongate"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let workspace = PathBuf::from(manifest)
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        eprintln!(
+            "building dungeongate ({})",
+            if release { "release" } else { "debug" }
+        );
+        let status = cmd.current_dir(workspace).status()?;
+        if !status.success() {
+            if !sibling.exists() {
+                anyhow::bail!("cargo build --bin dungeongate failed ({status})");
+            }
+            eprintln!(
+                "warning: cargo build --bin dungeongate failed ({status}); measuring the \
+                 existing {} (it may be stale)",
+                sibling.display()
+            );
+        }
+    }
+    Ok(sibling.exists().then_some(sibling))
+}

@@ -1,0 +1,136 @@
+//! `idle`: hold N authenticated sessions with a PTY running the game, ramped with a bounded
+//! number of logins in flight. Reports how many were held and the server's memory per session
+//! (PSS of its process tree, game processes reported apart), and its CPU while they idle.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::storm::ser_secs;
+use super::{session, Meter};
+use crate::progress::Progress;
+use crate::report::{Better, Outcome};
+use crate::target::Target;
+
+/// `idle` settings.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct Opts {
+    /// Sessions to hold.
+    #[arg(long = "sessions", default_value_t = 100)]
+    pub sessions: usize,
+    /// Logins in flight during the ramp.
+    #[arg(long = "in-flight", default_value_t = 16)]
+    pub in_flight: usize,
+    /// Seconds allowed for the ramp.
+    #[arg(long = "ramp-timeout", default_value = "120", value_parser = super::parse_secs)]
+    #[serde(serialize_with = "ser_secs")]
+    pub ramp_timeout: Duration,
+    /// Seconds to hold the sessions once up (CPU while idle is measured over this).
+    #[arg(long = "hold", default_value = "5", value_parser = super::parse_secs)]
+    #[serde(serialize_with = "ser_secs")]
+    pub hold: Duration,
+}
+
+/// Runs the scenario.
+pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
+    let base_children = target.server_pid.map_or(0, crate::proc::child_count);
+    let before = target.sample(true);
+    let progress = Progress::start(format!("idle {}", target.label), "sessions");
+    let ramp = session::ramp(
+        target,
+        o.sessions,
+        o.in_flight,
+        o.ramp_timeout,
+        &target.echo_command,
+        &progress.counters,
+    )
+    .await;
+    progress.finish().await;
+    let held = ramp.sessions.len();
+    // Let every game finish starting (its process appear) before reading memory.
+    wait_for_games(target, before.map_or(0, |b| b.game_procs), held).await;
+    let meter = Meter::start(target);
+    tokio::time::sleep(o.hold).await;
+    let during = target.sample(true);
+    let usage = meter.stop(target, Instant::now());
+
+    let mut out = Outcome::new(
+        &target.label,
+        "idle",
+        serde_json::to_value(o).unwrap_or_default(),
+    );
+    out.push("held", held as f64, "sessions", Better::Higher);
+    out.push(
+        "ramp_per_s",
+        held as f64 / ramp.elapsed.as_secs_f64().max(1e-9),
+        "sessions/s",
+        Better::Higher,
+    );
+    let (setup, _) = ramp.setup.finish();
+    out.push(
+        "setup_p50_ms",
+        f64::from(setup.p50) / 1e3,
+        "ms",
+        Better::Lower,
+    );
+    out.push(
+        "setup_p99_ms",
+        f64::from(setup.p99) / 1e3,
+        "ms",
+        Better::Lower,
+    );
+    if let (Some(b), Some(d)) = (before, during) {
+        if held > 0 {
+            let n = held as f64;
+            let server = d.server_pss_kib.saturating_sub(b.server_pss_kib) as f64 / n;
+            let game = d.game_pss_kib.saturating_sub(b.game_pss_kib) as f64 / n;
+            let procs = d.server_procs.saturating_sub(b.server_procs) as f64 / n;
+            let game_procs = d.game_procs.saturating_sub(b.game_procs) as f64 / n;
+            out.push("server_pss_per_session", server, "KiB", Better::Lower);
+            out.push("game_pss_per_session", game, "KiB", Better::Lower);
+            out.push(
+                "server_procs_per_session",
+                procs,
+                "processes",
+                Better::Lower,
+            );
+            out.push(
+                "game_procs_per_session",
+                game_procs,
+                "processes",
+                Better::Info,
+            );
+        }
+        out.push(
+            "server_pss_total",
+            d.server_pss_kib as f64,
+            "KiB",
+            Better::Lower,
+        );
+    }
+    usage.push_into(
+        &mut out,
+        "server_cpu_per_session_s",
+        held as f64 * usage.wall_s,
+    );
+    out.errors = ramp.errors;
+    // Closing: dropping the handles ends the connections.
+    drop(ramp.sessions);
+    target.settle(base_children, Duration::from_secs(10)).await;
+    out
+}
+
+/// Waits (bounded) until the tree shows `want` more game processes than at the start.
+async fn wait_for_games(target: &Target, base: u64, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match target.sample(false) {
+            Some(s) if s.game_procs.saturating_sub(base) < want as u64 => {}
+            _ => break,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A freshly exec'd game is still faulting in pages for a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}

@@ -1,0 +1,97 @@
+//! Opening many game sessions with a bounded number of logins in flight (used by `idle` and
+//! `echo`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use russh::client::{Handle, Msg};
+use russh::Channel;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::progress::Counters;
+use crate::stats::{Errors, Latencies};
+use crate::target::{Client, Target};
+
+/// One authenticated connection with a PTY session running the game.
+pub struct Session {
+    /// The connection (dropping it closes the connection).
+    pub handle: Handle<Client>,
+    /// The game's channel.
+    pub channel: Channel<Msg>,
+}
+
+/// What a ramp produced.
+pub struct Ramp {
+    /// The sessions that came up.
+    pub sessions: Vec<Session>,
+    /// Why the others failed.
+    pub errors: Errors,
+    /// Time from start of login to exec reply, per session.
+    pub setup: Latencies,
+    /// Wall time of the ramp.
+    pub elapsed: Duration,
+}
+
+/// Opens `n` sessions running `command`, at most `in_flight` logins at once, giving up on
+/// those not started within `within`.
+pub async fn ramp(
+    target: &Arc<Target>,
+    n: usize,
+    in_flight: usize,
+    within: Duration,
+    command: &str,
+    counters: &Arc<Counters>,
+) -> Ramp {
+    let start = Instant::now();
+    let deadline = start + within;
+    let gate = Arc::new(Semaphore::new(in_flight.max(1)));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (t, gate, c, cmd) = (
+            target.clone(),
+            gate.clone(),
+            counters.clone(),
+            command.to_owned(),
+        );
+        set.spawn(async move {
+            let Ok(_permit) = gate.acquire_owned().await else {
+                return None;
+            };
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let t0 = Instant::now();
+            let res = async {
+                let handle = t.login().await?;
+                let channel = t.open_game(&handle, &cmd).await?;
+                Ok::<_, crate::target::Failure>(Session { handle, channel })
+            }
+            .await;
+            match &res {
+                Ok(_) => c.ok(),
+                Err(_) => c.err(),
+            }
+            Some((res, t0.elapsed()))
+        });
+    }
+    let mut out = Ramp {
+        sessions: Vec::with_capacity(n),
+        errors: Errors::default(),
+        setup: Latencies::default(),
+        elapsed: Duration::ZERO,
+    };
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Some((Ok(s), took))) => {
+                out.setup.record(took);
+                out.sessions.push(s);
+            }
+            Ok(Some((Err(f), _))) => out.errors.add(&f.kind()),
+            Ok(None) => out.errors.add("ramp-deadline"),
+            Err(_) => out.errors.add("task-panicked"),
+        }
+    }
+    out.elapsed = start.elapsed();
+    out
+}
