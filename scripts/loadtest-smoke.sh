@@ -69,7 +69,7 @@ run idle "${common[@]}" --sessions 20 --hold 1
 run echo "${common[@]}" --sessions 10 --duration 2
 run throughput "${common[@]}" --duration 1
 # Password auth too (the same account).
-LOADTEST_PASSWORD=smoke-password-1 run storm --port "$PORT" --user smoke --strict \
+LOADTEST_PASSWORD=smoke-password-1 run storm --port "$PORT" --user smoke --strict --json "$JSON" \
     --concurrency 2 --count 20 --duration 2
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 

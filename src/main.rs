@@ -113,7 +113,6 @@ fn init_logging(config: &Config) {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
-    let http = config.http.listen;
     // Block the signals we handle before any thread starts, so they reach the waiter below.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -123,7 +122,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     .context("cannot install signal handlers")?;
     let server = reactor::start(config).context("cannot start")?;
     println!("ssh listening on {}", server.ssh_addr);
-    let _ = http;
+    println!("http listening on {}", server.http_addr);
     tracing::info!(addr = %server.ssh_addr, "dungeongate started");
     for sig in signals.forever() {
         match sig {

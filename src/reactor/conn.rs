@@ -8,6 +8,7 @@
 use super::clock::{now_ms, until};
 use super::control::{Reply, Request, SshAttempt, SshOutcome};
 use super::core::Core;
+use super::lograte::Verdict;
 use super::notify::Notify;
 use super::terminal::{Identity, Terminal};
 use crate::metrics::{AuthMethod, Direction};
@@ -359,7 +360,14 @@ impl Conn {
                 Event::Closed { reason } => {
                     let peer_fault = matches!(&reason, CloseReason::Error(e) if e.is_peer_fault());
                     if peer_fault {
-                        tracing::info!(?reason, "connection ended");
+                        match self.core.log_rate.check(self.peer.ip(), std::time::Instant::now()) {
+                            Verdict::Log => tracing::info!(?reason, "connection ended"),
+                            Verdict::LogLast => tracing::info!(
+                                ?reason,
+                                "connection ended (further lines from this address suppressed for a minute)"
+                            ),
+                            Verdict::Suppress => {}
+                        }
                     } else {
                         tracing::debug!(?reason, "connection ended");
                     }
@@ -414,7 +422,19 @@ impl Conn {
                 _ => Identity::Guest(user.clone()),
             });
         } else if method != "none" {
-            tracing::info!(user = %user, method, "authentication failed");
+            match self
+                .core
+                .log_rate
+                .check(self.peer.ip(), std::time::Instant::now())
+            {
+                Verdict::Log => tracing::info!(user = %user, method, "authentication failed"),
+                Verdict::LogLast => tracing::info!(
+                    user = %user,
+                    method,
+                    "authentication failed (further lines from this address suppressed for a minute)"
+                ),
+                Verdict::Suppress => {}
+            }
         }
         self.ssh.borrow_mut().auth_reply(accepted);
         self.process_events();

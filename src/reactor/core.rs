@@ -60,6 +60,8 @@ pub struct Core {
     pending: RefCell<HashMap<u64, Rc<ReplySlot>>>,
     /// Next request number.
     next_request: Cell<u64>,
+    /// Per-source log rate limiting.
+    pub log_rate: super::lograte::LogRate,
     /// Games running on this core (for $PLAYERS).
     pub games_running: Rc<Cell<usize>>,
 }
@@ -83,6 +85,7 @@ impl Core {
             pending: RefCell::new(HashMap::new()),
             next_request: Cell::new(0),
             games_running: Rc::new(Cell::new(0)),
+            log_rate: super::lograte::LogRate::default(),
         })
     }
 

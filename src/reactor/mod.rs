@@ -6,6 +6,7 @@ pub mod clock;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod lograte;
 pub mod notify;
 pub mod pool;
 pub mod terminal;
