@@ -12,7 +12,9 @@ echo "== cargo test"
 cargo test --workspace
 echo "== end-to-end tests with real clients (OpenSSH, paramiko, asyncssh, ssh-audit)"
 cargo build --bin dungeongate
-DUNGEONGATE_BIN="$PWD/target/debug/dungeongate" python3 -m pytest tests/e2e -q
+DUNGEONGATE_BIN="$PWD/target/debug/dungeongate" python3 -m pytest tests/e2e -q -p no:cacheprovider
+echo "== load harness smoke run (every scenario, a few seconds, against dungeongate)"
+scripts/loadtest-smoke.sh
 if [ -x scripts/fuzz-smoke.sh ]; then
   echo "== fuzz smoke run"
   scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-15}"

@@ -128,6 +128,18 @@ impl Conn {
         glommio::spawn_local(fut.instrument(self.span.clone())).detach();
     }
 
+    /// Run a task that waits on another thread (blocking pool, control core) on the core's
+    /// latency-sensitive queue.
+    pub fn spawn_urgent(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        let fut = fut.instrument(self.span.clone());
+        match glommio::spawn_local_into(fut, self.core.urgent) {
+            Ok(t) => {
+                t.detach();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot spawn on the urgent queue"),
+        }
+    }
+
     /// End the connection from the server side (shutdown, admin).
     pub fn shutdown(self: &Rc<Self>, message: &str) {
         let channels: Vec<ChannelId> = self.terminals.borrow().keys().copied().collect();
@@ -292,7 +304,7 @@ impl Conn {
                         },
                     };
                     drop(ssh);
-                    self.spawn(self.clone().authenticate(user, attempt));
+                    self.spawn_urgent(self.clone().authenticate(user, attempt));
                 }
                 Event::ChannelOpen { channel } => {
                     drop(ssh);

@@ -225,9 +225,22 @@ async fn login(
     )
     .await;
     match account {
-        Some(a) if ok && !a.locked => Ok(user_info(&a)),
-        Some(a) if ok && a.locked => Err("This account is locked.".into()),
-        _ => Err(REFUSED.into()),
+        Some(a) if ok && !a.locked => {
+            state.metrics.login_succeeded();
+            Ok(user_info(&a))
+        }
+        Some(a) if ok && a.locked => {
+            state.metrics.login_failed(FailReason::Locked);
+            Err("This account is locked.".into())
+        }
+        Some(_) => {
+            state.metrics.login_failed(FailReason::WrongPassword);
+            Err(REFUSED.into())
+        }
+        None => {
+            state.metrics.login_failed(FailReason::UnknownUser);
+            Err(REFUSED.into())
+        }
     }
 }
 

@@ -62,6 +62,9 @@ pub struct Core {
     next_request: Cell<u64>,
     /// Per-source log rate limiting.
     pub log_rate: super::lograte::LogRate,
+    /// A latency-sensitive task queue: tasks that wait on another thread (the blocking pool
+    /// spawning games) run here, or glommio lets their wake-up wait up to ~100 ms.
+    pub urgent: glommio::TaskQueueHandle,
     /// Games running on this core (for $PLAYERS).
     pub games_running: Rc<Cell<usize>>,
 }
@@ -86,6 +89,11 @@ impl Core {
             next_request: Cell::new(0),
             games_running: Rc::new(Cell::new(0)),
             log_rate: super::lograte::LogRate::default(),
+            urgent: glommio::executor().create_task_queue(
+                glommio::Shares::default(),
+                glommio::Latency::Matters(Duration::from_millis(1)),
+                "urgent",
+            ),
         })
     }
 

@@ -284,6 +284,12 @@ fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
             ProbeOutcome::fail(format!("{bound} of {want} cores listening"))
         }
     }));
+    // A write transaction can succeed on a full disk by reusing free pages, so the directory
+    // is also checked for room to grow.
+    state.ready_probes.push(Probe::dir_writable(
+        "lmdb",
+        crate::datadir::accounts_dir(&shared.config.data_dir),
+    ));
     state
         .ready_probes
         .push(Probe::new("lmdb", move || match store.check_writable() {

@@ -254,7 +254,7 @@ impl Terminal {
                     held_input: Vec::new(),
                 }
             });
-            conn.spawn(launch(conn.clone(), channel, g.id, u.name));
+            conn.spawn_urgent(launch(conn.clone(), channel, g.id, u.name));
         }
     }
 
@@ -390,7 +390,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                     };
                 }
             });
-            conn.spawn(launch(conn.clone(), channel, game_id, user.name));
+            conn.spawn_urgent(launch(conn.clone(), channel, game_id, user.name));
         }
         LobbyAction::Login { name, password } => {
             let c = conn.clone();

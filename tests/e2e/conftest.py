@@ -283,6 +283,12 @@ def default_games(scripts: pathlib.Path) -> list[dict]:
     ]
 
 
+def server_env() -> dict:
+    """Our environment without DUNGEONGATE_* variables: the server reads every one of those as
+    a config override and refuses unknown ones (DUNGEONGATE_BIN is the harness's own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DUNGEONGATE_")}
+
+
 class Server:
     """One dungeongate process with its own data dir, config and ports."""
 
@@ -346,6 +352,7 @@ class Server:
     def cli(self, *args: str, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess:
         r = subprocess.run(
             [str(self.binary), *args, "--config", str(self.config_path)],
+            env=server_env(),
             input=stdin,
             capture_output=True,
             text=True,
@@ -378,6 +385,7 @@ class Server:
         self._log_offset = log.tell()
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--config", str(self.config_path)],
+            env=server_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
