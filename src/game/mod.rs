@@ -8,4 +8,4 @@ pub mod launch;
 pub mod session;
 
 pub use launch::{is_available, prepare, TerminalInfo};
-pub use session::{GameSession, Viewer};
+pub use session::{Accounting, GameSession, Viewer};

@@ -23,6 +23,16 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How long a game gets to save after SIGHUP before SIGKILL.
 const HANGUP_GRACE: Duration = Duration::from_secs(10);
 
+/// Where a game is counted: the core's running-games count and its metric cells.
+pub struct Accounting {
+    /// The core's count of running games.
+    pub running: Rc<Cell<usize>>,
+    /// The core's metric cells.
+    pub metrics: Arc<CoreMetrics>,
+    /// This game's slot in the per-game metric families.
+    pub game_idx: usize,
+}
+
 /// Someone watching (and for the player, typing into) a game.
 pub trait Viewer {
     /// Bytes this viewer can take now; 0 holds the game's output back.
@@ -72,11 +82,14 @@ impl GameSession {
         user: String,
         child: PtyChild,
         player: Rc<dyn Viewer>,
-        running: Rc<Cell<usize>>,
-        metrics: Arc<CoreMetrics>,
-        game_idx: usize,
+        accounting: Accounting,
         span: tracing::Span,
     ) -> std::io::Result<Rc<GameSession>> {
+        let Accounting {
+            running,
+            metrics,
+            game_idx,
+        } = accounting;
         let master = child.clone_master()?;
         let pty = file_from_owned(master);
         let session = Rc::new(GameSession {

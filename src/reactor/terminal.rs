@@ -514,9 +514,11 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         user.clone(),
         child,
         viewer,
-        conn.core.games_running.clone(),
-        conn.core.metrics.clone(),
-        game_idx,
+        game::Accounting {
+            running: conn.core.games_running.clone(),
+            metrics: conn.core.metrics.clone(),
+            game_idx,
+        },
         tracing::info_span!(parent: &conn.span, "game", game = %game_id),
     ) {
         Ok(s) => s,
