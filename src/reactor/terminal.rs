@@ -393,19 +393,8 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             conn.spawn_urgent(launch(conn.clone(), channel, game_id, user.name));
         }
         LobbyAction::Login { name, password } => {
-            let c = conn.clone();
-            conn.spawn(async move {
-                let r = match c.core.request(Request::Login { name, password }).await {
-                    Some(Reply::User(r)) => r,
-                    _ => Err("The server is busy; try again.".into()),
-                };
-                c.with_terminal(channel, |t, _| {
-                    if let Mode::Lobby(l) = &mut t.mode {
-                        l.handle_login_result(r)
-                    }
-                });
-                c.flush_terminals();
-                c.after_activity();
+            ask_control(conn, channel, Request::Login { name, password }, |l, r| {
+                l.handle_login_result(user_result(r))
             });
         }
         LobbyAction::Register {
@@ -413,27 +402,13 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             password,
             email,
         } => {
-            let c = conn.clone();
-            conn.spawn(async move {
-                let r = match c
-                    .core
-                    .request(Request::Register {
-                        name,
-                        password,
-                        email,
-                    })
-                    .await
-                {
-                    Some(Reply::User(r)) => r,
-                    _ => Err("The server is busy; try again.".into()),
-                };
-                c.with_terminal(channel, |t, _| {
-                    if let Mode::Lobby(l) = &mut t.mode {
-                        l.handle_register_result(r)
-                    }
-                });
-                c.flush_terminals();
-                c.after_activity();
+            let request = Request::Register {
+                name,
+                password,
+                email,
+            };
+            ask_control(conn, channel, request, |l, r| {
+                l.handle_register_result(user_result(r))
             });
         }
         LobbyAction::ChangePassword { new_password } => {
@@ -448,7 +423,8 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
     }
 }
 
-fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Request + 'static) {
+/// Password or e-mail change for the logged-in lobby user.
+fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Request) {
     let name = conn
         .with_terminal(channel, |t, _| match &t.mode {
             Mode::Lobby(l) => l.user().map(|u| u.name.clone()),
@@ -456,15 +432,37 @@ fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Requ
         })
         .flatten();
     let Some(name) = name else { return };
-    let c = conn.clone();
-    conn.spawn(async move {
-        let r = match c.core.request(make(name)).await {
+    ask_control(conn, channel, make(name), |l, r| {
+        l.handle_change_result(match r {
             Some(Reply::Done(r)) => r,
-            _ => Err("The server is busy; try again.".into()),
-        };
+            _ => Err(BUSY.into()),
+        })
+    });
+}
+
+/// What the lobby shows when the control core did not answer.
+const BUSY: &str = "The server is busy; try again.";
+
+fn user_result(r: Option<Reply>) -> Result<UserInfo, String> {
+    match r {
+        Some(Reply::User(r)) => r,
+        _ => Err(BUSY.into()),
+    }
+}
+
+/// Ask the control core, then hand the answer to the channel's lobby (if it is still there).
+fn ask_control(
+    conn: &Rc<Conn>,
+    channel: ChannelId,
+    request: Request,
+    apply: impl FnOnce(&mut Lobby, Option<Reply>) + 'static,
+) {
+    let c = conn.clone();
+    conn.spawn_urgent(async move {
+        let reply = c.core.request(request).await;
         c.with_terminal(channel, |t, _| {
             if let Mode::Lobby(l) = &mut t.mode {
-                l.handle_change_result(r)
+                apply(l, reply)
             }
         });
         c.flush_terminals();

@@ -62,6 +62,11 @@ impl Channels {
             .ok_or(Error::Protocol("message for a channel that is not open"))
     }
 
+    /// An open channel by our id, for the application-facing calls.
+    fn slot_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        self.slots.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
     fn get(&self, id: ChannelId) -> Option<&Channel> {
         self.slots.get(id.0 as usize).and_then(Option::as_ref)
     }
@@ -102,12 +107,7 @@ impl ServerConnection {
         }
         let mut sent = 0usize;
         while sent < data.len() {
-            let Some(ch) = self
-                .channels
-                .slots
-                .get_mut(channel.0 as usize)
-                .and_then(Option::as_mut)
-            else {
+            let Some(ch) = self.channels.slot_mut(channel) else {
                 break;
             };
             if ch.eof_sent || ch.close_sent {
@@ -148,12 +148,7 @@ impl ServerConnection {
     /// client's window once half the window is used up (fewer, larger adjusts).
     pub fn channel_consumed(&mut self, channel: ChannelId, n: usize) {
         let half = self.settings.channel_window / 2;
-        let Some(ch) = self
-            .channels
-            .slots
-            .get_mut(channel.0 as usize)
-            .and_then(Option::as_mut)
-        else {
+        let Some(ch) = self.channels.slot_mut(channel) else {
             return;
         };
         ch.consumed = ch
@@ -184,9 +179,7 @@ impl ServerConnection {
     pub fn send_eof(&mut self, channel: ChannelId) {
         let Some(ch) = self
             .channels
-            .slots
-            .get_mut(channel.0 as usize)
-            .and_then(Option::as_mut)
+            .slot_mut(channel)
             .filter(|c| !c.eof_sent && !c.close_sent)
         else {
             return;
@@ -198,13 +191,7 @@ impl ServerConnection {
 
     /// Close `channel`; it is freed when the client's CLOSE arrives.
     pub fn close_channel(&mut self, channel: ChannelId) {
-        let Some(ch) = self
-            .channels
-            .slots
-            .get_mut(channel.0 as usize)
-            .and_then(Option::as_mut)
-            .filter(|c| !c.close_sent)
-        else {
+        let Some(ch) = self.channels.slot_mut(channel).filter(|c| !c.close_sent) else {
             return;
         };
         ch.close_sent = true;
