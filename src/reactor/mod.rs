@@ -284,18 +284,19 @@ fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
             ProbeOutcome::fail(format!("{bound} of {want} cores listening"))
         }
     }));
-    // A write transaction can succeed on a full disk by reusing free pages, so the directory
-    // is also checked for room to grow.
-    state.ready_probes.push(Probe::dir_writable(
-        "lmdb",
-        crate::datadir::accounts_dir(&shared.config.data_dir),
-    ));
-    state
-        .ready_probes
-        .push(Probe::new("lmdb", move || match store.check_writable() {
+    // A write transaction can succeed on a full disk by reusing free pages, so the store's
+    // directory is also checked for room to grow: one component, two checks.
+    let accounts = crate::datadir::accounts_dir(&shared.config.data_dir);
+    state.ready_probes.push(Probe::new("lmdb", move || {
+        if let Err(e) = store.check_writable() {
+            return ProbeOutcome::fail(format!("account store not writable: {e}"));
+        }
+        let probe = accounts.join(".health-probe");
+        match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
             Ok(()) => ProbeOutcome::ok("account store writable"),
-            Err(e) => ProbeOutcome::fail(format!("account store not writable: {e}")),
-        }));
+            Err(e) => ProbeOutcome::fail(format!("account store directory not writable: {e}")),
+        }
+    }));
     state
 }
 
