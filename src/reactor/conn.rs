@@ -422,6 +422,7 @@ impl Conn {
             _ => SshOutcome::Denied,
         };
         let accepted = !matches!(outcome, SshOutcome::Denied);
+        tracing::debug!(method, accepted, "authentication decided");
         if is_attempt {
             self.core.metrics.auth_attempt(kind, accepted);
         }

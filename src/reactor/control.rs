@@ -100,7 +100,7 @@ pub async fn serve(
     requests: ConnectedReceiver<Envelope>,
     replies: Rc<ConnectedSender<ReplyEnvelope>>,
 ) {
-    while let Some(env) = requests.recv().await {
+    while let Some(env) = super::core::recv_polled(&requests).await {
         let state = state.clone();
         let replies = replies.clone();
         glommio::spawn_local(async move {

@@ -127,7 +127,7 @@ impl Core {
     /// Route control-core answers to their waiting requests (runs on a latency-sensitive
     /// task queue: cross-core wake-ups are otherwise slow in glommio).
     pub async fn dispatch_replies(self: Rc<Self>, replies: ConnectedReceiver<ReplyEnvelope>) {
-        while let Some(r) = replies.recv().await {
+        while let Some(r) = recv_polled(&replies).await {
             if let Some(slot) = self.pending.borrow_mut().remove(&r.id) {
                 *slot.reply.borrow_mut() = Some(r.reply);
                 slot.ready.signal();
@@ -180,6 +180,29 @@ impl Core {
             && (self.games_running.get() > 0 || !self.conns.borrow().is_empty())
         {
             glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// How often a cross-core receiver looks at its queue even without a wake-up.
+const RECV_POLL: Duration = Duration::from_millis(250);
+
+/// Receive from a cross-core channel, re-checking the queue every `RECV_POLL`.
+///
+/// glommio 0.9's shared-channel receive pops the queue and, finding it empty, registers its
+/// waker afterwards; a message pushed in between wakes nobody. CI hit it once under heavy
+/// load: an SSH authentication waited 30 s for a control-core answer that was already queued.
+/// Re-checking the queue bounds such a lost wake-up to a quarter second. Dropping a pending
+/// `recv` takes nothing off the queue, so racing it against a timer is safe.
+pub async fn recv_polled<T: Send + Sized>(rx: &ConnectedReceiver<T>) -> Option<T> {
+    loop {
+        let got = futures_lite::future::or(async { Some(rx.recv().await) }, async {
+            glommio::timer::sleep(RECV_POLL).await;
+            None
+        })
+        .await;
+        if let Some(item) = got {
+            return item;
         }
     }
 }

@@ -104,7 +104,7 @@ impl Server {
             "password": {"memory_kib": 64, "iterations": 1, "parallelism": 1, "max_concurrent": 2},
             "banner": "## $SERVERID russh tests\n",
             "games": games,
-            "log": {"format": "text", "level": "info"},
+            "log": {"format": "text", "level": "info,dungeongate::reactor=debug"},
         });
         patch(&mut cfg);
         let config = root.path().join("config.yaml");
