@@ -276,16 +276,7 @@ impl Terminal {
 
     /// After input: act on what the lobby decided.
     pub fn after_input(conn: &Rc<Conn>, channel: ChannelId) {
-        loop {
-            let action = conn
-                .with_terminal(channel, |t, _| match &mut t.mode {
-                    Mode::Lobby(l) => l.poll_action(),
-                    _ => None,
-                })
-                .flatten();
-            let Some(action) = action else { break };
-            handle_action(conn, channel, action);
-        }
+        drain_actions(conn, channel);
         // A lone ESC is only known to be Escape once no more bytes follow.
         let wants_idle = conn
             .with_terminal(channel, |t, _| matches!(t.mode, Mode::Lobby(_)))
@@ -305,18 +296,23 @@ impl Terminal {
     }
 
     fn after_input_idle(conn: &Rc<Conn>, channel: ChannelId) {
-        loop {
-            let action = conn
-                .with_terminal(channel, |t, _| match &mut t.mode {
-                    Mode::Lobby(l) => l.poll_action(),
-                    _ => None,
-                })
-                .flatten();
-            let Some(action) = action else { break };
-            handle_action(conn, channel, action);
-        }
+        drain_actions(conn, channel);
         conn.flush_terminals();
         conn.after_activity();
+    }
+}
+
+/// Act on every decision the channel's lobby has made.
+fn drain_actions(conn: &Rc<Conn>, channel: ChannelId) {
+    loop {
+        let action = conn
+            .with_terminal(channel, |t, _| match &mut t.mode {
+                Mode::Lobby(l) => l.poll_action(),
+                _ => None,
+            })
+            .flatten();
+        let Some(action) = action else { break };
+        handle_action(conn, channel, action);
     }
 }
 
