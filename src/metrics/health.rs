@@ -86,14 +86,7 @@ impl Probe {
     /// LMDB directory) is not writable or the disk is full. Note: root bypasses permission
     /// bits, so a read-only mount or a full disk is what fails this for a root server.
     pub fn dir_writable(component: impl Into<String>, dir: PathBuf) -> Probe {
-        Probe::new(component, move || {
-            let path = dir.join(".health-probe");
-            let result = std::fs::write(&path, b"ok").and_then(|()| std::fs::remove_file(&path));
-            match result {
-                Ok(()) => ProbeOutcome::ok("writable"),
-                Err(e) => ProbeOutcome::fail(format!("not writable: {}", e.kind())),
-            }
-        })
+        Probe::new(component, move || check_dir_writable(&dir))
     }
 
     /// Run the probe, timing it.
@@ -183,6 +176,16 @@ pub fn ready(probes: &[Probe]) -> Report {
 /// A duration in milliseconds, to the microsecond.
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Create, write and remove a small file in `dir`: fails when the directory is not writable
+/// or its disk is full.
+pub fn check_dir_writable(dir: &std::path::Path) -> ProbeOutcome {
+    let path = dir.join(".health-probe");
+    match std::fs::write(&path, b"ok").and_then(|()| std::fs::remove_file(&path)) {
+        Ok(()) => ProbeOutcome::ok("writable"),
+        Err(e) => ProbeOutcome::fail(format!("not writable: {}", e.kind())),
+    }
 }
 
 #[cfg(test)]

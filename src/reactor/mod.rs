@@ -291,11 +291,7 @@ fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
         if let Err(e) = store.check_writable() {
             return ProbeOutcome::fail(format!("account store not writable: {e}"));
         }
-        let probe = accounts.join(".health-probe");
-        match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
-            Ok(()) => ProbeOutcome::ok("account store writable"),
-            Err(e) => ProbeOutcome::fail(format!("account store directory not writable: {e}")),
-        }
+        metrics::health::check_dir_writable(&accounts)
     }));
     state
 }
