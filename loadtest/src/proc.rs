@@ -92,6 +92,61 @@ pub fn child_count(pid: i32) -> usize {
     all_stats().iter().filter(|s| s.ppid == pid).count()
 }
 
+/// Host limits that cap how many sessions with a PTY a server can hold, whatever its design.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionCeiling {
+    /// The server's soft `RLIMIT_NOFILE` ("Max open files" in `/proc/PID/limits`).
+    pub server_nofile: Option<u64>,
+    /// `kernel.pty.max`, minus the PTYs already open on the machine.
+    pub ptys_free: Option<u64>,
+}
+
+impl SessionCeiling {
+    /// Reads the ceiling for the server `pid`.
+    pub fn read(pid: i32) -> SessionCeiling {
+        let server_nofile = fs::read_to_string(format!("/proc/{pid}/limits"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .and_then(|v| v.parse().ok())
+            });
+        let read_u64 = |path: &str| -> Option<u64> { fs::read_to_string(path).ok()?.trim().parse().ok() };
+        let ptys_free = read_u64("/proc/sys/kernel/pty/max")
+            .zip(read_u64("/proc/sys/kernel/pty/nr"))
+            .map(|(max, used)| max.saturating_sub(used));
+        SessionCeiling {
+            server_nofile,
+            ptys_free,
+        }
+    }
+
+    /// What stops `sessions` from being held, if anything: a line for the reader.
+    /// `fds_per_session` is what one session with a game costs the server in descriptors.
+    pub fn shortfall(&self, sessions: usize, fds_per_session: u64) -> Option<String> {
+        let n = sessions as u64;
+        let mut why = Vec::new();
+        if let Some(nofile) = self.server_nofile {
+            if nofile / fds_per_session.max(1) < n {
+                why.push(format!(
+                    "the server's RLIMIT_NOFILE is {nofile}, and a single-process server needs \
+                     about {fds_per_session} per session with a PTY (raise the hard limit with \
+                     `ulimit -Hn` as root)"
+                ));
+            }
+        }
+        if let Some(free) = self.ptys_free {
+            if free < n {
+                why.push(format!(
+                    "only {free} PTYs are free (sysctl -w kernel.pty.max=...)"
+                ));
+            }
+        }
+        (!why.is_empty()).then(|| format!("{sessions} sessions will not fit: {}", why.join("; ")))
+    }
+}
+
 /// The fields of `/proc/PID/stat` used here.
 #[derive(Debug, Clone)]
 struct Stat {

@@ -90,8 +90,8 @@ impl GameSession {
             metrics,
             game_idx,
         } = accounting;
-        let master = child.clone_master()?;
-        let pty = file_from_owned(master);
+        let mut child = child;
+        let pty = file_from_owned(child.take_master()?);
         let session = Rc::new(GameSession {
             game_id,
             user,
@@ -133,7 +133,7 @@ impl GameSession {
 
     /// The player's terminal changed size.
     pub fn resize(&self, size: WinSize) {
-        if let Err(e) = self.child.borrow().resize(size) {
+        if let Err(e) = crate::pty::resize(&self.pty, size) {
             tracing::debug!(error = %e, "pty resize failed");
         }
     }
@@ -302,9 +302,26 @@ async fn run_input(s: Rc<GameSession>) {
         let total = pending.len();
         let mut off = 0;
         while off < total && !s.finished.get() {
+            let rest = pending.get(off..).unwrap_or_default();
+            // Keystrokes nearly always fit at once: a plain write on the non-blocking master
+            // costs one system call, where an io_uring write costs a submission, a completion
+            // and a wake-up of this task. Only a full terminal takes the io_uring path.
+            match crate::pty::write_master(&s.pty, rest) {
+                Ok(n) if n > 0 => {
+                    off += n;
+                    s.metrics.pty_op(PtyOp::Write);
+                    s.metrics.terminal_bytes(Direction::In, n);
+                    continue;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
+                _ => break,
+            }
             // glommio takes an owned buffer per write (io_uring needs it to outlive the call).
-            let chunk = pending.get(off..).unwrap_or_default().to_vec();
-            match s.pty.write_at(chunk, 0).await {
+            match s.pty.write_at(rest.to_vec(), 0).await {
                 Ok(n) if n > 0 => {
                     off += n;
                     s.metrics.pty_op(PtyOp::Write);

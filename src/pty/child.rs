@@ -22,8 +22,8 @@ pub struct PtyChild {
     pid: libc::pid_t,
     /// Stable handle on the process for waitid and poll; immune to pid reuse.
     pidfd: OwnedFd,
-    /// PTY master, non-blocking; dup'ed out for the reactor.
-    master: OwnedFd,
+    /// PTY master, non-blocking, until the reactor takes it over ([`Self::take_master`]).
+    master: Option<OwnedFd>,
     /// Exit status once reaped; afterwards the group is never signalled (its id may be reused).
     status: Option<ExitStatus>,
 }
@@ -34,9 +34,23 @@ impl PtyChild {
         self.pid
     }
 
-    /// A close-on-exec dup of the non-blocking master fd, for the reactor to read and write.
+    /// A close-on-exec dup of the non-blocking master fd (for tests and tools; the reactor
+    /// takes the master itself, since a dup per game would cost a descriptor per player).
     pub fn clone_master(&self) -> io::Result<OwnedFd> {
-        self.master.try_clone()
+        self.master()?.try_clone()
+    }
+
+    /// Hands the master over; afterwards the new owner resizes through [`super::resize`].
+    pub fn take_master(&mut self) -> io::Result<OwnedFd> {
+        self.master
+            .take()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    }
+
+    fn master(&self) -> io::Result<&OwnedFd> {
+        self.master
+            .as_ref()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
     }
 
     /// The pidfd; it polls readable once the child has exited (then call [`Self::try_wait`]).
@@ -46,7 +60,7 @@ impl PtyChild {
 
     /// Sets the terminal size (`TIOCSWINSZ`); the kernel sends SIGWINCH to the game.
     pub fn resize(&self, size: WinSize) -> io::Result<()> {
-        set_winsize(self.master.as_fd(), size)
+        set_winsize(self.master()?.as_fd(), size)
     }
 
     /// Sends SIGHUP (then SIGCONT, as a tty hangup does, so a stopped game can save) to the
@@ -81,7 +95,7 @@ impl PtyChild {
         PtyChild {
             pid,
             pidfd,
-            master,
+            master: Some(master),
             status: None,
         }
     }

@@ -77,18 +77,20 @@ impl IdentityPlan {
         self.uid
     }
 
-    /// Drops privileges for good. Runs in the forked child: async-signal-safe calls only.
+    /// Drops privileges for good. Runs in the spawned child, which shares the server's memory
+    /// until exec: raw system calls only, since glibc's wrappers would apply the change to
+    /// every thread of the server (they broadcast set*id calls to all threads they know of).
     pub(super) fn apply_in_child(&self) -> io::Result<()> {
-        // SAFETY: plain syscalls on data prepared before fork; no allocation.
+        // SAFETY: plain syscalls on data prepared before the spawn; no allocation.
         unsafe {
-            if libc::setgroups(self.groups.len(), self.groups.as_ptr()) != 0
-                || libc::setgid(self.gid) != 0
-                || libc::setuid(self.uid) != 0
+            if libc::syscall(libc::SYS_setgroups, self.groups.len(), self.groups.as_ptr()) != 0
+                || libc::syscall(libc::SYS_setresgid, self.gid, self.gid, self.gid) != 0
+                || libc::syscall(libc::SYS_setresuid, self.uid, self.uid, self.uid) != 0
             {
                 return Err(io::Error::last_os_error());
             }
             // Belt and braces: regaining root must be impossible now.
-            if libc::setuid(0) == 0 {
+            if libc::syscall(libc::SYS_setuid, 0) == 0 {
                 return Err(io::Error::from_raw_os_error(libc::EPERM));
             }
         }

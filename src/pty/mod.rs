@@ -7,6 +7,7 @@
 //! uid 0 / gid 0 are refused.
 
 mod child;
+pub mod fdlimit;
 mod identity;
 mod open;
 mod rlimit;
@@ -19,6 +20,22 @@ pub use child::PtyChild;
 pub use identity::lookup_run_as;
 pub use nix::sys::signal::Signal;
 pub use spawn::spawn;
+
+/// One `write(2)` to a PTY master, however the master is held. The masters this module opens
+/// are non-blocking, so this never waits: a full terminal is `WouldBlock`.
+pub fn write_master(master: &impl std::os::fd::AsRawFd, data: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `master` owns an open descriptor and is borrowed for the whole call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(master.as_raw_fd()) };
+    nix::unistd::write(fd, data).map_err(std::io::Error::from)
+}
+
+/// Sets the terminal size of a PTY through its master (`TIOCSWINSZ`), however the master is
+/// held (a glommio file, say); the kernel sends SIGWINCH to the game.
+pub fn resize(master: &impl std::os::fd::AsRawFd, size: WinSize) -> std::io::Result<()> {
+    // SAFETY: `master` owns an open descriptor and is borrowed for the whole call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(master.as_raw_fd()) };
+    open::set_winsize(fd, size)
+}
 
 /// Terminal size as carried by an SSH `pty-req` / `window-change` (RFC 4254 §6.2, §6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use super::Rlimits;
 /// Limits to apply in the child; a fixed array so the child allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RlimitPlan {
-    /// `(resource, soft = hard)` pairs; `None` slots are left as inherited.
-    entries: [Option<(libc::__rlimit_resource_t, libc::rlim_t)>; 4],
+    /// `(resource, soft, hard)`; `None` slots are left as inherited.
+    entries: [Option<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>; 5],
 }
 
 impl RlimitPlan {
@@ -22,24 +22,30 @@ impl RlimitPlan {
             (libc::RLIMIT_NPROC, limits.nproc),
             (libc::RLIMIT_AS, limits.address_space_bytes),
         ];
-        let entries = wanted.map(|(resource, value)| {
+        let [a, b, c, d] = wanted.map(|(resource, value)| {
             let value = value?;
             let value = if privileged {
                 value
             } else {
                 value.min(current_hard(resource).unwrap_or(value))
             };
-            Some((resource, value))
+            Some((resource, value, value))
         });
-        RlimitPlan { entries }
+        // The server raised its own descriptor limit for its connections; the game gets the
+        // one the server was started with.
+        let nofile = super::fdlimit::inherited()
+            .map(|lim| (libc::RLIMIT_NOFILE, lim.rlim_cur, lim.rlim_max));
+        RlimitPlan {
+            entries: [a, b, c, d, nofile],
+        }
     }
 
     /// Applies the plan. Runs in the forked child: async-signal-safe calls only.
     pub(super) fn apply_in_child(&self) -> io::Result<()> {
-        for (resource, value) in self.entries.iter().flatten() {
+        for (resource, soft, hard) in self.entries.iter().flatten() {
             let lim = libc::rlimit {
-                rlim_cur: *value,
-                rlim_max: *value,
+                rlim_cur: *soft,
+                rlim_max: *hard,
             };
             // SAFETY: plain syscall with a valid pointer to a stack value.
             if unsafe { libc::setrlimit(*resource, &lim) } != 0 {
@@ -67,7 +73,7 @@ mod tests {
     #[test]
     fn unset_limits_produce_an_empty_plan() {
         let plan = RlimitPlan::new(&Rlimits::default(), true);
-        assert!(plan.entries.iter().all(Option::is_none));
+        assert!(plan.entries[..4].iter().all(Option::is_none));
     }
 
     #[test]
@@ -80,7 +86,11 @@ mod tests {
         let hard = current_hard(libc::RLIMIT_CORE).unwrap_or(u64::MAX);
         assert_eq!(
             plan.entries[0],
-            Some((libc::RLIMIT_CORE, hard.min(u64::MAX - 1)))
+            Some((
+                libc::RLIMIT_CORE,
+                hard.min(u64::MAX - 1),
+                hard.min(u64::MAX - 1)
+            ))
         );
     }
 }

@@ -1,15 +1,26 @@
-//! Starting a game on a PTY slave: `std::process::Command` with a `pre_exec` hook that makes the
-//! child a session leader owning the terminal (setsid + TIOCSCTTY), resets signal dispositions,
-//! applies rlimits, drops privileges (setgroups → setgid → setuid) and enters the working
-//! directory. Everything the hook needs is prepared before fork; the hook itself makes
-//! async-signal-safe system calls only.
+//! Starting a game on a PTY slave with `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, the way
+//! `posix_spawn` starts a process: the child borrows the server's memory until it calls
+//! `execve`, so starting a game costs the same whether the server holds ten sessions or ten
+//! thousand. A `fork` would copy the page tables of the whole server first (and throw the copy
+//! away at `execve`), which with thousands of sessions took most of a core.
+//!
+//! The child makes itself a session leader owning the terminal (setsid + TIOCSCTTY), puts the
+//! slave on stdin/stdout/stderr, resets every signal disposition and the signal mask, applies
+//! rlimits, drops privileges (setgroups → setgid → setuid) and enters the working directory,
+//! then execs. Everything it needs is prepared beforehand; it only makes system calls.
+//!
+//! Sharing memory with the parent adds two rules to the usual ones between fork and exec:
+//! - Signals are blocked in the parent thread around `clone`, so no handler of the server can
+//!   run on the child's stack before the child has reset the dispositions.
+//! - Credentials change through raw system calls: glibc's `setuid` family would broadcast the
+//!   change to every thread it knows of, which here are the server's threads.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::ptr;
 
 use nix::unistd::geteuid;
 
@@ -18,6 +29,11 @@ use super::identity::{plan_identity, IdentityPlan};
 use super::open::open_pty;
 use super::rlimit::RlimitPlan;
 use super::{PtyError, SpawnSpec};
+
+/// Stack of the child between clone and exec: it runs a few system call wrappers only.
+const CHILD_STACK_BYTES: usize = 64 * 1024;
+/// `PATH` used to find a bare program name when the game's environment has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Opens a PTY and starts `spec.program` in it. See the module docs for what the child gets.
 pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
@@ -30,6 +46,20 @@ pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
         ),
         None => None,
     };
+    let program = resolve_program(spec)?;
+    let argv = CStringArray::new(
+        std::iter::once(spec.program.as_os_str().to_owned()).chain(spec.args.iter().cloned()),
+        "argument",
+    )?;
+    let envp = CStringArray::new(
+        spec.env.iter().map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            kv
+        }),
+        "environment",
+    )?;
 
     let pair = open_pty(spec.size).map_err(PtyError::Open)?;
     if let Some(id) = &identity {
@@ -42,86 +72,196 @@ pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
             .map_err(|e| PtyError::Open(e.into()))?;
     }
 
-    let stdio = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(PtyError::Open);
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(stdio(&pair.slave)?)
-        .stdout(stdio(&pair.slave)?)
-        .stderr(stdio(&pair.slave)?);
-    let hook = ChildSetup {
-        identity,
-        rlimits,
-        cwd,
+    let setup = ChildSetup {
+        slave: pair.slave.as_raw_fd(),
+        identity: identity.as_ref(),
+        rlimits: &rlimits,
+        cwd: cwd.as_ref(),
+        program: &program,
+        argv: &argv,
+        envp: &envp,
+        failure: Failure::default(),
     };
-    // SAFETY: `ChildSetup::run` only makes async-signal-safe system calls on data prepared
-    // before fork and never allocates, as required between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || hook.run());
-    }
-    let child = cmd.spawn().map_err(|source| PtyError::Spawn {
+    let (pid, pidfd) = clone_and_exec(&setup).map_err(|source| PtyError::Spawn {
         program: spec.program.clone(),
         source,
     })?;
-    // The child has its own copies; the parent must not keep the slave open, or reading the
-    // master would never report EIO after the game exits.
-    drop(cmd);
+    // The parent must not keep the slave open, or reading the master would never report EIO
+    // after the game exits.
     drop(pair.slave);
-
-    let pid = child.id() as libc::pid_t;
-    // Dropping std's `Child` neither waits nor kills; the pidfd is the only handle from now on.
-    drop(child);
-    let pidfd = match pidfd_open(pid) {
-        Ok(fd) => fd,
-        Err(e) => {
-            // Cannot track it safely: kill the group and reap by pid this once.
-            // SAFETY: plain syscalls on our own, not yet reaped, child.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-            return Err(PtyError::Pidfd(e));
-        }
-    };
     Ok(PtyChild::new(pid, pidfd, pair.master))
 }
 
-/// What the child does between fork and exec.
-struct ChildSetup {
-    /// Privilege drop, or `None` when the server already runs as the right (non-root) user.
-    identity: Option<IdentityPlan>,
-    /// Resource limits to apply while still privileged.
-    rlimits: RlimitPlan,
-    /// Directory to enter after dropping privileges, so access is checked as the game's user.
-    cwd: Option<CString>,
+/// The program to exec: `spec.program` itself when it has a slash, else the first executable
+/// of that name along the game's `PATH` (as a shell would find it).
+fn resolve_program(spec: &SpawnSpec) -> Result<CString, PtyError> {
+    let name = spec.program.as_os_str();
+    if name.as_bytes().contains(&b'/') {
+        return CString::new(name.as_bytes()).map_err(|_| PtyError::Nul("program path"));
+    }
+    let path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or(OsStr::new(DEFAULT_PATH), |(_, v)| v.as_os_str());
+    let found = path
+        .as_bytes()
+        .split(|b| *b == b':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(OsStr::from_bytes(dir)).join(name))
+        .find(|candidate| is_executable_file(candidate));
+    match found {
+        Some(p) => CString::new(p.into_os_string().into_vec())
+            .map_err(|_| PtyError::Nul("program path")),
+        None => Err(PtyError::Spawn {
+            program: spec.program.clone(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        }),
+    }
 }
 
-/// Signals whose disposition the server may have changed (ignored ones survive exec).
-const RESET_SIGNALS: [libc::c_int; 11] = [
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGPIPE,
-    libc::SIGCHLD,
-    libc::SIGTSTP,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
 
-impl ChildSetup {
-    /// Runs in the forked child (stdio already dup'ed onto the slave). Async-signal-safe only.
-    fn run(&self) -> io::Result<()> {
-        // SAFETY: each call is an async-signal-safe syscall with valid arguments.
+/// NUL-terminated strings and the NULL-terminated pointer array `execve` takes.
+struct CStringArray {
+    _strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CStringArray {
+    fn new(items: impl Iterator<Item = OsString>, what: &'static str) -> Result<Self, PtyError> {
+        let strings = items
+            .map(|s| CString::new(s.into_vec()).map_err(|_| PtyError::Nul(what)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pointers = strings
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(ptr::null()))
+            .collect();
+        Ok(CStringArray {
+            _strings: strings,
+            pointers,
+        })
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
+}
+
+/// Everything the child reads, prepared by the parent, plus where it reports a failure.
+struct ChildSetup<'a> {
+    /// The PTY slave, to become stdin/stdout/stderr and the controlling terminal.
+    slave: libc::c_int,
+    /// Privilege drop, or `None` when the server already runs as the right (non-root) user.
+    identity: Option<&'a IdentityPlan>,
+    /// Resource limits to apply while still privileged.
+    rlimits: &'a RlimitPlan,
+    /// Directory to enter after dropping privileges, so access is checked as the game's user.
+    cwd: Option<&'a CString>,
+    program: &'a CString,
+    argv: &'a CStringArray,
+    envp: &'a CStringArray,
+    /// Written by the child when a step fails (the parent reads it once the child is gone:
+    /// with `CLONE_VFORK` the parent resumes only after `execve` or `_exit`).
+    failure: Failure,
+}
+
+/// The errno of the step that failed in the child; 0 when exec succeeded.
+#[derive(Default)]
+struct Failure {
+    errno: std::sync::atomic::AtomicI32,
+}
+
+/// Clones the child, which runs [`child_main`] until `execve`; returns its pid and pidfd.
+fn clone_and_exec(setup: &ChildSetup<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
+    use std::sync::atomic::Ordering;
+
+    let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    // The stack grows down: hand clone the 16-byte aligned top.
+    let top = stack.as_mut_ptr().wrapping_add(CHILD_STACK_BYTES);
+    let top = top.wrapping_sub(top as usize % 16);
+    let mut pidfd: libc::c_int = -1;
+
+    let saved = set_signal_mask(u64::MAX)?;
+    // SAFETY: `child_main` only reads `setup` (alive: this thread is suspended until the
+    // child execs or exits) and makes raw system calls on its own stack, which lives until
+    // after clone returns. CLONE_PIDFD stores a close-on-exec pidfd in `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            ptr::from_ref(setup).cast_mut().cast(),
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    let _ = set_signal_mask(saved);
+    drop(stack);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    // SAFETY: the kernel just stored a new descriptor here; nothing else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let errno = setup.failure.errno.load(Ordering::Acquire);
+    if errno != 0 {
+        // The child has exited already (it reported, then called _exit); reap it.
+        // SAFETY: waiting for our own child by pid, once.
+        unsafe { libc::waitpid(pid, ptr::null_mut(), 0) };
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok((pid, pidfd))
+}
+
+/// Signals are numbered 1..NSIG; Linux has 64.
+const LAST_SIGNAL: libc::c_int = 64;
+
+/// The child, from clone to execve. Never returns: execs or `_exit(127)`.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `ChildSetup`, alive while the parent is suspended.
+    let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
+    let errno = match setup.prepare() {
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays built by the parent.
+        Ok(()) => unsafe {
+            libc::execve(setup.program.as_ptr(), setup.argv.as_ptr(), setup.envp.as_ptr());
+            io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        },
+        Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+    };
+    setup
+        .failure
+        .errno
+        .store(errno.max(1), std::sync::atomic::Ordering::Release);
+    // SAFETY: ends the child without running any of the parent's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+impl ChildSetup<'_> {
+    /// Every step before execve. Runs in the cloned child: system calls only.
+    fn prepare(&self) -> io::Result<()> {
+        // SAFETY: each call is a plain system call with valid arguments.
         unsafe {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            // Handlers and ignored signals of the server are not the game's business: all
+            // back to default (signals are still blocked, so none can run meanwhile).
+            for sig in 1..=LAST_SIGNAL {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    set_default_disposition(sig);
+                }
+            }
+            if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
-            for sig in RESET_SIGNALS {
-                libc::signal(sig, libc::SIG_DFL);
+            for fd in 0..=2 {
+                if libc::dup2(self.slave, fd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(io::Error::last_os_error());
             }
             // Any server fd that lacks O_CLOEXEC must not leak into a game.
             libc::syscall(
@@ -132,27 +272,67 @@ impl ChildSetup {
             );
         }
         self.rlimits.apply_in_child()?;
-        if let Some(id) = &self.identity {
+        if let Some(id) = self.identity {
             id.apply_in_child()?;
         }
-        if let Some(dir) = &self.cwd {
-            // SAFETY: NUL-terminated string prepared before fork.
+        if let Some(dir) = self.cwd {
+            // SAFETY: NUL-terminated string prepared by the parent.
             if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
                 return Err(io::Error::last_os_error());
             }
         }
-        Ok(())
+        set_signal_mask(0).map(|_| ())
     }
 }
 
-/// `pidfd_open(2)` through `syscall`, close-on-exec by default.
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
-    if fd < 0 {
+/// The kernel's `struct sigaction` on x86-64 and aarch64 (not glibc's, which is larger).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `SIG_DFL` for `sig`, through the raw system call: glibc's `sigaction` refuses the two
+/// real-time signals it reserves, which a parent may still have left ignored.
+fn set_default_disposition(sig: libc::c_int) {
+    let action = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: valid pointer to a kernel sigaction of the size passed; no old action wanted.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &action as *const KernelSigaction,
+            ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
+}
+
+/// Sets this thread's signal mask (a kernel `sigset_t`, one bit per signal) and returns the
+/// previous one. A raw system call: glibc's wrapper refuses to block the two signals it uses
+/// internally, and the spawn must block every signal.
+fn set_signal_mask(mask: u64) -> io::Result<u64> {
+    let mut old: u64 = 0;
+    // SAFETY: valid pointers to 8-byte sets, the size the kernel's sigset_t has.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            &mut old as *mut u64,
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    let fd = libc::c_int::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(old)
 }
+

@@ -262,3 +262,101 @@ fn ssh_signal_names_map_to_signals() {
     assert_eq!(signal_from_ssh_name("SIGHUP"), None);
     assert_eq!(signal_from_ssh_name("hup"), None);
 }
+
+/// The `Sig…` lines of a /proc status file, by name.
+fn signal_sets(status: &str) -> Vec<(String, String)> {
+    status
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| ["SigBlk", "SigIgn", "SigCgt"].contains(k))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn game_starts_with_no_signal_blocked_ignored_or_caught() {
+    // The test process itself ignores SIGPIPE (Rust's runtime does) and may block others.
+    let child = spawn(&spec("/bin/cat", &["/proc/self/status"])).expect("spawn");
+    let out = read_to_end(&child.clone_master().expect("dup"));
+    let sets = signal_sets(&out);
+    assert_eq!(sets.len(), 3, "{out}");
+    for (name, value) in sets {
+        assert_eq!(value, "0000000000000000", "{name} of the game: {out}");
+    }
+}
+
+#[test]
+fn dropping_privileges_in_the_game_leaves_every_server_thread_root() {
+    let Some(user) = game_user("games") else {
+        return;
+    };
+    // A helper thread stands for the other cores: glibc's set*id broadcast would reach it.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    let mut s = sh("id -u");
+    s.run_as = Some(user.clone());
+    let child = spawn(&s).expect("spawn");
+    let out = read_to_end(&child.clone_master().expect("dup"));
+    assert_eq!(out.trim_end(), user.uid.to_string());
+    let tasks = std::fs::read_dir("/proc/self/task").expect("tasks");
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
+        assert_eq!(
+            uid.split_whitespace().skip(1).collect::<Vec<_>>(),
+            ["0", "0", "0", "0"],
+            "thread {:?} of the server changed identity",
+            task.file_name()
+        );
+    }
+    let _ = tx.send(());
+    let _ = helper.join();
+}
+
+#[test]
+fn a_bare_program_name_is_found_along_the_games_path() {
+    let child = spawn(&spec("echo", &["found"])).expect("spawn echo by name");
+    assert_eq!(
+        read_to_end(&child.clone_master().expect("dup")),
+        "found\r\n"
+    );
+    let mut s = spec("echo", &[]);
+    s.env = vec![("PATH".into(), "/nonexistent".into())];
+    assert!(matches!(
+        spawn(&s),
+        Err(PtyError::Spawn { source, .. }) if source.raw_os_error() == Some(libc::ENOENT)
+    ));
+}
+
+#[test]
+fn an_exec_failure_reports_its_errno_and_leaves_no_zombie() {
+    // Not executable: execve fails in the child with EACCES, after every other step.
+    let err = spawn(&spec("/etc/passwd", &[])).expect_err("not executable");
+    assert!(
+        matches!(&err, PtyError::Spawn { source, .. } if source.raw_os_error() == Some(libc::EACCES)),
+        "{err}"
+    );
+    // A step before exec fails: a working directory that does not exist.
+    let mut s = spec("/bin/true", &[]);
+    s.cwd = Some(PathBuf::from("/nonexistent/dir"));
+    let err = spawn(&s).expect_err("missing cwd");
+    assert!(
+        matches!(&err, PtyError::Spawn { source, .. } if source.raw_os_error() == Some(libc::ENOENT)),
+        "{err}"
+    );
+    // A child that failed before exec still has this test binary's name; none may be left
+    // as a zombie (other tests' children have exec'd and carry their program's name).
+    let own = std::fs::read_to_string("/proc/self/comm").expect("comm");
+    let leftovers: Vec<i32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == own)
+                && is_zombie_child_of_us(*pid)
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "unreaped children: {leftovers:?}");
+}

@@ -137,6 +137,9 @@ impl Core {
 
     /// Accept connections until shutdown.
     pub async fn accept_loop(self: Rc<Self>, listener: TcpListener) {
+        // Accept fails in bursts (EMFILE, ENFILE, ENOBUFS): one warning per 10 s, with a count.
+        let mut last_warning: Option<std::time::Instant> = None;
+        let mut unreported = 0u64;
         loop {
             let accepted =
                 futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -148,7 +151,12 @@ impl Core {
             let stream = match result {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    unreported += 1;
+                    if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, failures = unreported, "accept failed");
+                        last_warning = Some(std::time::Instant::now());
+                        unreported = 0;
+                    }
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                     continue;
                 }

@@ -84,9 +84,49 @@ impl Server {
     }
 }
 
+/// Raise `RLIMIT_NOFILE` for `max_connections`. When the system will not allow enough, lower
+/// `max_connections` to what fits and say so: a player past it then gets "server full" at once,
+/// where running out of descriptors would leave connections hanging in the accept queue and
+/// games failing to start.
+fn fit_fd_limit(max_connections: usize) -> usize {
+    match crate::pty::fdlimit::raise_for(max_connections) {
+        Ok(budget) if budget.limit >= budget.needed => {
+            tracing::debug!(limit = budget.limit, "file descriptor limit");
+            max_connections
+        }
+        Ok(budget) => {
+            let allowed = usize::try_from(budget.connections_allowed()).unwrap_or(usize::MAX);
+            tracing::warn!(
+                limit = budget.limit,
+                needed = budget.needed,
+                configured = max_connections,
+                max_connections = allowed,
+                "RLIMIT_NOFILE is below what limits.max_connections needs; max_connections \
+                 lowered to fit (raise the hard limit: ulimit -Hn, systemd LimitNOFILE=)"
+            );
+            allowed
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise RLIMIT_NOFILE");
+            max_connections
+        }
+    }
+}
+
 /// Start the server: data directory, host key, account store, executors, listeners.
-pub fn start(config: Config) -> Result<Server, StartError> {
+pub fn start(mut config: Config) -> Result<Server, StartError> {
     let _ = clock::now_ms();
+    config.limits.max_connections = fit_fd_limit(config.limits.max_connections);
+    if let Some(nproc) = config.game_limits.processes {
+        if nproc < config.limits.max_connections as u64 {
+            tracing::warn!(
+                processes = nproc,
+                max_connections = config.limits.max_connections,
+                "game_limits.processes is RLIMIT_NPROC, counted per user over all games of \
+                 run_as: games past that many processes will fail to start"
+            );
+        }
+    }
     crate::datadir::ensure(&config.data_dir).map_err(|e| {
         StartError::DataDir(format!(
             "cannot create data_dir {}: {e}",

@@ -13,6 +13,10 @@ use crate::progress::Progress;
 use crate::report::{Better, Outcome};
 use crate::target::Target;
 
+/// Descriptors a server process holds per session with a PTY at the least: the socket and
+/// the PTY master, and for most servers a process handle (pidfd) or pipe.
+const FDS_PER_SESSION: u64 = 3;
+
 /// `idle` settings.
 #[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct Opts {
@@ -35,6 +39,11 @@ pub struct Opts {
 /// Runs the scenario.
 pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     let base_children = target.server_pid.map_or(0, crate::proc::child_count);
+    // Say up front when the host, not the server, will stop the ramp.
+    let ceiling = target.server_pid.map(crate::proc::SessionCeiling::read);
+    if let Some(why) = ceiling.and_then(|c| c.shortfall(o.sessions, FDS_PER_SESSION)) {
+        eprintln!("note: {why}");
+    }
     let before = target.sample(true);
     let progress = Progress::start(format!("idle {}", target.label), "sessions");
     let ramp = session::ramp(
@@ -114,6 +123,11 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         "server_cpu_per_session_s",
         held as f64 * usage.wall_s,
     );
+    if let Some(c) = ceiling {
+        if let Some(nofile) = c.server_nofile {
+            out.push("server_nofile_limit", nofile as f64, "fds", Better::Info);
+        }
+    }
     out.errors = ramp.errors;
     // Closing: dropping the handles ends the connections.
     drop(ramp.sessions);
