@@ -112,7 +112,8 @@ impl SessionCeiling {
                     .and_then(|l| l.split_whitespace().nth(3))
                     .and_then(|v| v.parse().ok())
             });
-        let read_u64 = |path: &str| -> Option<u64> { fs::read_to_string(path).ok()?.trim().parse().ok() };
+        let read_u64 =
+            |path: &str| -> Option<u64> { fs::read_to_string(path).ok()?.trim().parse().ok() };
         let ptys_free = read_u64("/proc/sys/kernel/pty/max")
             .zip(read_u64("/proc/sys/kernel/pty/nr"))
             .map(|(max, used)| max.saturating_sub(used));

@@ -111,8 +111,9 @@ fn resolve_program(spec: &SpawnSpec) -> Result<CString, PtyError> {
         .map(|dir| Path::new(OsStr::from_bytes(dir)).join(name))
         .find(|candidate| is_executable_file(candidate));
     match found {
-        Some(p) => CString::new(p.into_os_string().into_vec())
-            .map_err(|_| PtyError::Nul("program path")),
+        Some(p) => {
+            CString::new(p.into_os_string().into_vec()).map_err(|_| PtyError::Nul("program path"))
+        }
         None => Err(PtyError::Spawn {
             program: spec.program.clone(),
             source: io::Error::from_raw_os_error(libc::ENOENT),
@@ -227,8 +228,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let errno = match setup.prepare() {
         // SAFETY: NUL-terminated strings and NULL-terminated arrays built by the parent.
         Ok(()) => unsafe {
-            libc::execve(setup.program.as_ptr(), setup.argv.as_ptr(), setup.envp.as_ptr());
-            io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+            libc::execve(
+                setup.program.as_ptr(),
+                setup.argv.as_ptr(),
+                setup.envp.as_ptr(),
+            );
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
         },
         Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
     };
@@ -335,4 +342,3 @@ fn set_signal_mask(mask: u64) -> io::Result<u64> {
     }
     Ok(old)
 }
-

@@ -13,6 +13,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::PrivateKey;
 
 use crate::report::{self, Outcome};
+use crate::scenario::session::RampOpts;
 use crate::scenario::{self, echo, idle, storm, throughput, Kind, Plan};
 use crate::target::{Algorithms, Auth, Target, TargetSpec};
 use servers::{Env, Skip, BENCH_USER};
@@ -66,8 +67,10 @@ pub fn plan(a: &Args) -> Plan {
             },
             idle: idle::Opts {
                 sessions: 200,
-                in_flight: 16,
-                ramp_timeout: s(25),
+                ramp: RampOpts {
+                    in_flight: 16,
+                    ramp_timeout: s(25),
+                },
                 hold: s(2),
             },
             echo: echo::Opts {
@@ -75,8 +78,10 @@ pub fn plan(a: &Args) -> Plan {
                 rate: 10.0,
                 duration: s(5),
                 line: 32,
-                in_flight: 16,
-                ramp_timeout: s(25),
+                ramp: RampOpts {
+                    in_flight: 16,
+                    ramp_timeout: s(25),
+                },
             },
             throughput: throughput::Opts {
                 duration: s(3),
@@ -93,8 +98,10 @@ pub fn plan(a: &Args) -> Plan {
             },
             idle: idle::Opts {
                 sessions: 1000,
-                in_flight: 16,
-                ramp_timeout: s(120),
+                ramp: RampOpts {
+                    in_flight: 16,
+                    ramp_timeout: s(120),
+                },
                 hold: s(5),
             },
             echo: echo::Opts {
@@ -102,8 +109,10 @@ pub fn plan(a: &Args) -> Plan {
                 rate: 10.0,
                 duration: s(20),
                 line: 32,
-                in_flight: 16,
-                ramp_timeout: s(120),
+                ramp: RampOpts {
+                    in_flight: 16,
+                    ramp_timeout: s(120),
+                },
             },
             throughput: throughput::Opts {
                 duration: s(10),

@@ -37,13 +37,10 @@ pub struct Opts {
     /// Letters per line before Enter.
     #[arg(long = "line", default_value_t = 32)]
     pub line: usize,
-    /// Logins in flight during the ramp.
-    #[arg(long = "in-flight", default_value_t = 16)]
-    pub in_flight: usize,
-    /// Seconds allowed for the ramp.
-    #[arg(long = "ramp-timeout", default_value = "120", value_parser = super::parse_secs)]
-    #[serde(serialize_with = "ser_secs")]
-    pub ramp_timeout: Duration,
+    /// How the sessions are opened.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub ramp: session::RampOpts,
 }
 
 /// What one typing session measured.
@@ -60,17 +57,13 @@ struct Typed {
 /// Runs the scenario.
 pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     let base_children = target.server_pid.map_or(0, crate::proc::child_count);
-    let progress = Progress::start(format!("echo {} ramp", target.label), "sessions");
-    let ramp = session::ramp(
+    let ramp = session::ramp_with_progress(
         target,
+        format!("echo {} ramp", target.label),
         o.sessions,
-        o.in_flight,
-        o.ramp_timeout,
-        &target.echo_command,
-        &progress.counters,
+        &o.ramp,
     )
     .await;
-    progress.finish().await;
     let held = ramp.sessions.len();
 
     let progress = Progress::start(format!("echo {} typing", target.label), "keys");

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::storm::ser_secs;
 use super::{session, Meter};
-use crate::progress::Progress;
 use crate::report::{Better, Outcome};
 use crate::target::Target;
 
@@ -23,13 +22,10 @@ pub struct Opts {
     /// Sessions to hold.
     #[arg(long = "sessions", default_value_t = 100)]
     pub sessions: usize,
-    /// Logins in flight during the ramp.
-    #[arg(long = "in-flight", default_value_t = 16)]
-    pub in_flight: usize,
-    /// Seconds allowed for the ramp.
-    #[arg(long = "ramp-timeout", default_value = "120", value_parser = super::parse_secs)]
-    #[serde(serialize_with = "ser_secs")]
-    pub ramp_timeout: Duration,
+    /// How the sessions are opened.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub ramp: session::RampOpts,
     /// Seconds to hold the sessions once up (CPU while idle is measured over this).
     #[arg(long = "hold", default_value = "5", value_parser = super::parse_secs)]
     #[serde(serialize_with = "ser_secs")]
@@ -45,17 +41,13 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         eprintln!("note: {why}");
     }
     let before = target.sample(true);
-    let progress = Progress::start(format!("idle {}", target.label), "sessions");
-    let ramp = session::ramp(
+    let ramp = session::ramp_with_progress(
         target,
+        format!("idle {}", target.label),
         o.sessions,
-        o.in_flight,
-        o.ramp_timeout,
-        &target.echo_command,
-        &progress.counters,
+        &o.ramp,
     )
     .await;
-    progress.finish().await;
     let held = ramp.sessions.len();
     // Let every game finish starting (its process appear) before reading memory.
     wait_for_games(target, before.map_or(0, |b| b.game_procs), held).await;

@@ -9,7 +9,7 @@ use russh::Channel;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::progress::Counters;
+use crate::progress::{Counters, Progress};
 use crate::stats::{Errors, Latencies};
 use crate::target::{Client, Target};
 
@@ -31,6 +31,39 @@ pub struct Ramp {
     pub setup: Latencies,
     /// Wall time of the ramp.
     pub elapsed: Duration,
+}
+
+/// How `idle` and `echo` open their sessions.
+#[derive(Debug, Clone, serde::Serialize, clap::Args)]
+pub struct RampOpts {
+    /// Logins in flight during the ramp.
+    #[arg(long = "in-flight", default_value_t = 16)]
+    pub in_flight: usize,
+    /// Seconds allowed for the ramp.
+    #[arg(long = "ramp-timeout", default_value = "120", value_parser = super::parse_secs)]
+    #[serde(serialize_with = "super::storm::ser_secs")]
+    pub ramp_timeout: Duration,
+}
+
+/// [`ramp`] of `n` sessions of the target's echoing game, with a progress line titled `title`.
+pub async fn ramp_with_progress(
+    target: &Arc<Target>,
+    title: String,
+    n: usize,
+    opts: &RampOpts,
+) -> Ramp {
+    let progress = Progress::start(title, "sessions");
+    let ramp = ramp(
+        target,
+        n,
+        opts.in_flight,
+        opts.ramp_timeout,
+        &target.echo_command,
+        &progress.counters,
+    )
+    .await;
+    progress.finish().await;
+    ramp
 }
 
 /// Opens `n` sessions running `command`, at most `in_flight` logins at once, giving up on
