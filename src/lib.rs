@@ -11,7 +11,7 @@
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
 //!
-//! `unsafe` is confined to `pty` (ioctls, fork-time setup) and the LMDB open in `auth`;
+//! `unsafe` is confined to `pty` (ioctls, the clone-to-exec child) and the LMDB open in `auth`;
 //! `ssh` and `lobby` forbid it.
 
 pub mod auth;

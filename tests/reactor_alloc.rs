@@ -2,10 +2,10 @@
 //! echoed keystroke in steady state, counted on the data-core threads only.
 //!
 //! The sans-io SSH core is held to zero by `no_alloc_echo.rs`; here glommio's per-operation
-//! bookkeeping is included. Measured on this machine (backtraces per allocation site): ~18 per
-//! keystroke, of which one is ours (glommio's `write_at` takes an owned `Vec` per PTY write)
-//! and the rest are glommio 0.9 internals (a `Source` per io_uring operation, preemption
-//! timers re-armed on every sleep, timer processing). This test prints the figure and guards
+//! bookkeeping is included. Measured on this machine (backtraces per allocation site): ~16 per
+//! keystroke, all glommio 0.9 internals (a `Source` per io_uring operation, preemption timers
+//! re-armed on every sleep, timer processing). Keystrokes reach the PTY with a plain write(2)
+//! (an io_uring `write_at` took an owned `Vec` per write, two more). This test prints the figure and guards
 //! against a regression well above it; it asserts no timing.
 
 use dungeongate::config::Config;

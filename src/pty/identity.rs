@@ -28,7 +28,7 @@ pub(super) struct IdentityPlan {
     uid: libc::uid_t,
     /// Target primary group id.
     gid: libc::gid_t,
-    /// Supplementary groups (from `getgrouplist`), computed before fork so the child allocates nothing.
+    /// Supplementary groups (from `getgrouplist`), computed before the spawn so the child allocates nothing.
     groups: Vec<libc::gid_t>,
 }
 

@@ -137,7 +137,7 @@ pub enum PtyError {
     /// A path or name contains a NUL byte and cannot be passed to the kernel.
     #[error("{0} contains a NUL byte")]
     Nul(&'static str),
-    /// fork/exec or a pre-exec step (setsid, TIOCSCTTY, rlimits, setuid, chdir) failed.
+    /// clone/exec or a pre-exec step (setsid, TIOCSCTTY, rlimits, setuid, chdir) failed.
     #[error("cannot start {program:?}: {source}")]
     Spawn {
         /// The program that failed to start.

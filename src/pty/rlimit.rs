@@ -40,7 +40,8 @@ impl RlimitPlan {
         }
     }
 
-    /// Applies the plan. Runs in the forked child: async-signal-safe calls only.
+    /// Applies the plan. Runs in the spawned child (which shares the server's memory until
+    /// exec): plain system calls only.
     pub(super) fn apply_in_child(&self) -> io::Result<()> {
         for (resource, soft, hard) in self.entries.iter().flatten() {
             let lim = libc::rlimit {

@@ -477,7 +477,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         return;
     };
     let spawn_user = user.clone();
-    // File-system preparation and fork/exec can block: off the reactor.
+    // File-system preparation and clone/exec can block: off the reactor.
     let spawned = glommio::executor()
         .spawn_blocking(move || {
             let spec = game::prepare(&config, &game, &spawn_user, &info, run_as.as_ref())
