@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dungeongate::ssh::cipher::{CipherAlg, OpeningKey, SealingKey};
-use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
+use dungeongate::ssh::client::{serve, Client, ClientAuth, ClientConfig, ClientEvent, Reply};
 use dungeongate::ssh::hostkey::HostKey;
 use dungeongate::ssh::kex::{self, ClientKex, ExchangeHashInput, KexAlg};
 use dungeongate::ssh::server::{Event, ServerConnection, ServerSettings};
@@ -107,37 +107,14 @@ fn one_login(settings: &Rc<ServerSettings>, alg: KexAlg) -> Duration {
     let t = Instant::now();
     let mut server = ServerConnection::new(settings.clone(), 0);
     spent += t.elapsed();
-    for _ in 0..1000 {
-        let mut moved = false;
-        let mut to_server = Vec::new();
-        client.poll_transmit(&mut to_server);
-        let mut to_client = Vec::new();
-        let t = Instant::now();
-        if !to_server.is_empty() {
-            moved = true;
-            server.handle_input(&to_server, 0);
-        }
-        loop {
-            let accept = match server.poll_event() {
-                None => break,
-                Some(Event::AuthRequest { .. }) => true,
-                Some(_) => false,
-            };
-            moved = true;
-            if accept {
-                server.auth_reply(true);
-            }
-        }
-        server.poll_transmit(&mut to_client);
-        spent += t.elapsed();
-        if !to_client.is_empty() {
-            moved = true;
-            client.handle_input(&to_client).expect("client input");
-        }
-        if !moved {
-            break;
-        }
-    }
+    client
+        .pump(1000, |to_server, to_client| {
+            let t = Instant::now();
+            let events = serve(&mut server, to_server, 0, accept_logins, to_client);
+            spent += t.elapsed();
+            events
+        })
+        .expect("pump");
     assert!(
         client.events.contains(&ClientEvent::AuthSuccess) && client.channel().is_some(),
         "login did not complete: {:?}",
@@ -145,6 +122,14 @@ fn one_login(settings: &Rc<ServerSettings>, alg: KexAlg) -> Duration {
     );
     black_box(server);
     spent
+}
+
+/// The application's part of a login: every authentication request is accepted.
+fn accept_logins(event: Event<'_>) -> Reply {
+    match event {
+        Event::AuthRequest { .. } => Reply::Auth(true),
+        _ => Reply::Nothing,
+    }
 }
 
 criterion_group!(benches, kex_server, login_server);

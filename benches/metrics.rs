@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dungeongate::metrics::{AuthMethod, CoreMetrics, Direction, PtyOp, Registry, RegistryOptions};
-use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
+use dungeongate::ssh::client::{serve, Client, ClientAuth, ClientConfig, ClientEvent, Reply};
 use dungeongate::ssh::hostkey::HostKey;
 use dungeongate::ssh::kex::KexAlg;
-use dungeongate::ssh::server::{ChannelId, Event, ServerConnection, ServerSettings};
+use dungeongate::ssh::server::{Event, ServerConnection, ServerSettings};
 
 fn registry(cores: usize) -> Registry {
     Registry::new(RegistryOptions {
@@ -60,76 +60,56 @@ fn render(c: &mut Criterion) {
 /// the reactor does when present.
 fn pump(server: &mut ServerConnection, client: &mut Client, m: Option<&CoreMetrics>) -> Duration {
     let mut spent = Duration::ZERO;
-    for _ in 0..1000 {
-        let mut moved = false;
-        let mut to_server = Vec::new();
-        client.poll_transmit(&mut to_server);
-        let mut to_client = Vec::new();
-        let t = Instant::now();
-        if !to_server.is_empty() {
-            moved = true;
-            server.handle_input(&to_server, 0);
-            if let Some(m) = m {
+    client
+        .pump(1000, |to_server, to_client| {
+            let t = Instant::now();
+            if let (Some(m), false) = (m, to_server.is_empty()) {
                 m.bytes(Direction::In, to_server.len());
             }
-        }
-        let mut echo: Option<(ChannelId, Vec<u8>)> = None;
-        loop {
-            let (accept, data) = match server.poll_event() {
-                None => break,
-                Some(Event::AuthRequest { .. }) => (true, None),
-                Some(Event::KexComplete { kex, first, .. }) => {
-                    if let (Some(m), true) = (m, first) {
-                        m.handshake_done(kex, Duration::from_millis(1));
-                    }
-                    (false, None)
-                }
-                Some(Event::Shell { .. }) => {
-                    if let Some(m) = m {
-                        m.terminal_session_started();
-                    }
-                    (false, None)
-                }
-                Some(Event::Data { channel, data }) => (false, Some((channel, data.to_vec()))),
-                Some(_) => (false, None),
-            };
-            moved = true;
-            if accept {
-                if let Some(m) = m {
-                    m.auth_attempt(AuthMethod::PublicKey, true);
-                }
-                server.auth_reply(true);
+            let events = serve(server, to_server, 0, |event| on_event(event, m), to_client);
+            if let (Some(m), false) = (m, to_client.is_empty()) {
+                m.bytes(Direction::Out, to_client.len());
             }
-            if data.is_some() {
-                echo = data;
+            spent += t.elapsed();
+            events
+        })
+        .expect("pump");
+    spent
+}
+
+/// The application's part of a server event: accept every login, echo channel data like a
+/// game running `cat`, and (with `m`) the metric updates the reactor makes for each.
+fn on_event(event: Event<'_>, m: Option<&CoreMetrics>) -> Reply {
+    match event {
+        Event::AuthRequest { .. } => {
+            if let Some(m) = m {
+                m.auth_attempt(AuthMethod::PublicKey, true);
             }
+            Reply::Auth(true)
         }
-        if let Some((ch, data)) = echo {
+        Event::KexComplete { kex, first, .. } => {
+            if let (Some(m), true) = (m, first) {
+                m.handshake_done(kex, Duration::from_millis(1));
+            }
+            Reply::Nothing
+        }
+        Event::Shell { .. } => {
+            if let Some(m) = m {
+                m.terminal_session_started();
+            }
+            Reply::Nothing
+        }
+        Event::Data { channel, data } => {
             if let Some(m) = m {
                 m.pty_op(PtyOp::Write);
                 m.terminal_bytes(Direction::In, data.len());
                 m.pty_op(PtyOp::Read);
                 m.terminal_bytes(Direction::Out, data.len());
             }
-            server.send_data(ch, &data);
-            server.channel_consumed(ch, data.len());
+            Reply::Echo(channel, data.to_vec())
         }
-        server.poll_transmit(&mut to_client);
-        if let Some(m) = m {
-            if !to_client.is_empty() {
-                m.bytes(Direction::Out, to_client.len());
-            }
-        }
-        spent += t.elapsed();
-        if !to_client.is_empty() {
-            moved = true;
-            client.handle_input(&to_client).expect("client input");
-        }
-        if !moved {
-            break;
-        }
+        _ => Reply::Nothing,
     }
-    spent
 }
 
 fn login(

@@ -6,6 +6,7 @@
 //! - `ssh`: the SSH protocol as a sans-io state machine (no sockets, clocks or files).
 //! - `auth`: the LMDB account store, argon2id passwords, authorised keys.
 //! - `usercli`: `dungeongate user …`, the operator's account commands.
+//! - `date`: `YYYY-MM-DD` in UTC for the banner and the account listing.
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod config;
 pub mod datadir;
+pub mod date;
 pub mod game;
 pub mod lobby;
 pub mod metrics;

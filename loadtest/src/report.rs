@@ -79,6 +79,14 @@ impl Outcome {
         });
     }
 
+    /// Pushes the median and 99th percentile of a latency summary (µs samples) in ms, under
+    /// the names given (`cycle_p50_ms`, ...): lower is better.
+    pub fn push_p50_p99_ms(&mut self, names: [&'static str; 2], s: &crate::stats::Summary) {
+        for (name, value) in names.into_iter().zip([s.p50, s.p99]) {
+            self.push(name, f64::from(value) / 1e3, "ms", Better::Lower);
+        }
+    }
+
     /// Looks a metric up by name.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.metrics

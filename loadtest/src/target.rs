@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::client::{self, Handle, Msg};
@@ -56,6 +56,10 @@ pub enum Failure {
     /// Opening a session channel failed.
     #[error("channel open: {0}")]
     Channel(russh::Error),
+    /// The server ended the connection with a DISCONNECT message before we were in (a full
+    /// server says "too many connections").
+    #[error("disconnected by the server: {0}")]
+    Disconnected(String),
     /// The server refused a channel request (pty-req, exec).
     #[error("{0} refused")]
     Refused(&'static str),
@@ -73,6 +77,7 @@ impl Failure {
         match self {
             Failure::Connect(_) => "connect".into(),
             Failure::Handshake(_) => "handshake".into(),
+            Failure::Disconnected(code) => format!("disconnected:{code}"),
             Failure::AuthRefused => "auth-refused".into(),
             Failure::Auth(_) => "auth".into(),
             Failure::Channel(_) => "channel-open".into(),
@@ -202,13 +207,20 @@ impl Target {
             .bounded("connect", net::connect(self.addr, source))
             .await?
             .map_err(Failure::Connect)?;
+        let client = Client::default();
+        let farewell = client.farewell.clone();
+        // A DISCONNECT from the server surfaces as a generic error from russh: say which.
+        let told = |fail: Failure| match farewell.get() {
+            Some(code) => Failure::Disconnected(code.clone()),
+            None => fail,
+        };
         let mut h = self
             .bounded(
                 "handshake",
-                client::connect_stream(self.config.clone(), stream, Client),
+                client::connect_stream(self.config.clone(), stream, client),
             )
             .await?
-            .map_err(Failure::Handshake)?;
+            .map_err(|e| told(Failure::Handshake(e)))?;
         let res = match &self.auth {
             Auth::Password(pw) => {
                 self.bounded("auth", h.authenticate_password(&self.user, pw.clone()))
@@ -220,7 +232,7 @@ impl Target {
                     .await?
             }
         }
-        .map_err(Failure::Auth)?;
+        .map_err(|e| told(Failure::Auth(e)))?;
         if !res.success() {
             return Err(Failure::AuthRefused);
         }
@@ -322,10 +334,27 @@ impl Target {
 
 /// The client's handler: accepts any host key. The harness measures servers it was pointed
 /// at; it does not defend against impostors.
-pub struct Client;
+#[derive(Default)]
+pub struct Client {
+    /// The reason code (its name) of a DISCONNECT the server sent, if it sent one.
+    farewell: Arc<OnceLock<String>>,
+}
 
 impl client::Handler for Client {
     type Error = russh::Error;
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                let _ = self.farewell.set(format!("{:?}", info.reason_code));
+                Ok(())
+            }
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 
     async fn check_server_key(
         &mut self,

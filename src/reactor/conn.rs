@@ -29,6 +29,8 @@ use zeroize::Zeroizing;
 /// Stop reading the socket while this much input waits for the SSH core (one maximum packet
 /// plus a read): a client cannot make us buffer more by flooding during an auth decision.
 const MAX_BUFFERED_INPUT: usize = 256 * 1024 + 8 * 1024;
+/// How long a closing connection keeps reading (and discarding) what the peer still sends.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Hold game output back while this much is queued for the socket.
 pub const MAX_TRANSMIT_BACKLOG: usize = 256 * 1024;
 
@@ -229,11 +231,33 @@ impl Conn {
                 Ok(_) => self.wake_game_output(),
             }
         }
+        // Half-close (shutdown of our sending side), then drain.
         let _ = futures_lite::future::poll_fn(|cx| {
             Pin::new(&mut *self.stream.borrow_mut()).poll_close(cx)
         })
         .await;
+        self.drain_until_peer_closes().await;
         self.finish();
+    }
+
+    /// Read and discard until the peer closes its side too, for at most [`CLOSE_LINGER`].
+    /// Closing a socket with unread input makes the kernel answer with RST, and a client that
+    /// receives RST may throw away what it had not read yet: the DISCONNECT saying why it was
+    /// sent away ("server full", "too many authentication failures").
+    async fn drain_until_peer_closes(&self) {
+        let drain = async {
+            loop {
+                let read = futures_lite::future::poll_fn(|cx| {
+                    let mut buf = self.core.pool.take();
+                    Pin::new(&mut *self.stream.borrow_mut()).poll_read(cx, &mut buf)
+                })
+                .await;
+                if !matches!(read, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        };
+        futures_lite::future::or(drain, glommio::timer::sleep(CLOSE_LINGER)).await;
     }
 
     /// Timer: login grace and time-based re-key.

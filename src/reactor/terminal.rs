@@ -342,25 +342,8 @@ fn lobby_context(conn: &Conn) -> LobbyContext {
             .collect(),
         players: conn.core.games_running.get(),
         watchers: 0,
-        date: utc_date(),
+        date: crate::date::utc_today(),
     }
-}
-
-/// Today's date in UTC as YYYY-MM-DD (civil-from-days, Howard Hinnant's algorithm).
-fn utc_date() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {

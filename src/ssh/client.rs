@@ -6,12 +6,16 @@
 //! It walks one fixed path: identification, KEXINIT, one key exchange, NEWKEYS, the userauth
 //! service, one authentication method, one session channel with a PTY and a shell. Tests can
 //! also inject raw payloads to break the protocol on purpose.
+//!
+//! [`Client::pump`] and [`serve`] connect it to a [`ServerConnection`] in memory: the one
+//! client/server pump of the unit tests, the integration tests and the benches.
 
 use super::cipher::{CipherAlg, OpeningKey, SealingKey};
 use super::error::Error;
 use super::kex::{self, ClientKex, ExchangeHashInput, KexAlg};
 use super::msg::{self, KexInit, MsgType};
 use super::pubkey::{self, UserKeyAlg};
+use super::server::{ChannelId, Event, Millis, ServerConnection};
 use super::transport::packet::{PacketDecoder, PacketEncoder};
 use super::wire;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -225,6 +229,31 @@ impl Client {
         out.append(&mut self.outbuf);
     }
 
+    /// Moves bytes between this client and a server until a whole round moves nothing, for at
+    /// most `rounds` rounds; returns whether it settled. Each round hands the client's bytes to
+    /// `server`, the server's half of the round (usually [`serve`], which benches time), which
+    /// puts the server's answer in the buffer it is given and says whether the server had
+    /// events; the answer is then fed to the client.
+    pub fn pump(
+        &mut self,
+        rounds: usize,
+        mut server: impl FnMut(&[u8], &mut Vec<u8>) -> Result<bool, Error>,
+    ) -> Result<bool, Error> {
+        for _ in 0..rounds {
+            let mut to_server = Vec::new();
+            self.poll_transmit(&mut to_server);
+            let mut to_client = Vec::new();
+            let events = server(&to_server, &mut to_client)?;
+            if !to_client.is_empty() {
+                self.handle_input(&to_client)?;
+            }
+            if to_server.is_empty() && !events && to_client.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Send data on the session channel (respecting the window); returns bytes queued.
     pub fn send_data(&mut self, data: &[u8]) -> usize {
         let Some(ch) = self.server_channel else {
@@ -289,16 +318,7 @@ impl Client {
 
     /// A signed publickey request for `user`, signed by `seed`'s key over this session.
     pub fn signed_key_request(&self, user: &str, seed: &[u8; 32]) -> Vec<u8> {
-        let blob = Self::key_blob(seed);
-        let mut body = Vec::new();
-        msg::encode_userauth_request_publickey(
-            &mut body,
-            user.as_bytes(),
-            b"ssh-connection",
-            b"ssh-ed25519",
-            &blob,
-            true,
-        );
+        let mut body = Self::publickey_request(user, seed, true);
         let mut signed = Vec::new();
         wire::put_string(&mut signed, self.session_id.as_deref().unwrap_or_default());
         signed.extend_from_slice(&body);
@@ -313,6 +333,12 @@ impl Client {
 
     /// A publickey query (no signature) for `user` with `seed`'s key.
     pub fn key_query(user: &str, seed: &[u8; 32]) -> Vec<u8> {
+        Self::publickey_request(user, seed, false)
+    }
+
+    /// A publickey request for `user` with `seed`'s key, up to (not including) the signature
+    /// that follows when `signed`.
+    fn publickey_request(user: &str, seed: &[u8; 32], signed: bool) -> Vec<u8> {
         let mut body = Vec::new();
         msg::encode_userauth_request_publickey(
             &mut body,
@@ -320,7 +346,7 @@ impl Client {
             b"ssh-connection",
             b"ssh-ed25519",
             &Self::key_blob(seed),
-            false,
+            signed,
         );
         body
     }
@@ -515,4 +541,50 @@ impl Client {
             }
         }
     }
+}
+
+/// What [`serve`] does about one server event, once the event (which borrows the server) is
+/// dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing.
+    Nothing,
+    /// Answer the pending authentication request with this verdict.
+    Auth(bool),
+    /// Send the bytes back on the channel and return them to its window (a game running
+    /// `cat`).
+    Echo(ChannelId, Vec<u8>),
+}
+
+/// The server's half of one round of [`Client::pump`]: hand `server` the client's `input` (if
+/// there is any) at time `now`, act on each of its events as `on_event` says, and queue its
+/// output in `out`. Returns whether there was any event; an echo that does not fit the
+/// client's window is an error.
+pub fn serve(
+    server: &mut ServerConnection,
+    input: &[u8],
+    now: Millis,
+    mut on_event: impl FnMut(Event<'_>) -> Reply,
+    out: &mut Vec<u8>,
+) -> Result<bool, Error> {
+    if !input.is_empty() {
+        server.handle_input(input, now);
+    }
+    let mut any = false;
+    while let Some(event) = server.poll_event() {
+        any = true;
+        match on_event(event) {
+            Reply::Nothing => {}
+            Reply::Auth(accept) => server.auth_reply(accept),
+            Reply::Echo(channel, data) => {
+                let sent = server.send_data(channel, &data);
+                server.channel_consumed(channel, data.len());
+                if sent != data.len() {
+                    return Err(Error::Internal("echo does not fit the client's window"));
+                }
+            }
+        }
+    }
+    server.poll_transmit(out);
+    Ok(any)
 }

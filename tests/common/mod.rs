@@ -209,17 +209,8 @@ impl Server {
         if let Some(mut i) = child.stdin.take() {
             i.write_all(stdin.as_bytes()).expect("CLI stdin");
         }
-        let deadline = Instant::now() + CLI_TIMEOUT;
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait CLI") {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("`dungeongate {args:?}` did not finish in time");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = wait_exit(&mut child, CLI_TIMEOUT) else {
+            panic!("`dungeongate {args:?}` did not finish in time");
         };
         let mut out = String::new();
         let mut err = String::new();
@@ -296,20 +287,11 @@ impl Server {
         };
         let before = descendants_of(self.pid);
         kill(Pid::from_raw(self.pid), Signal::SIGTERM).expect("SIGTERM server");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait server") {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server did not exit within {STOP_TIMEOUT:?} of SIGTERM\nlog:\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = wait_exit(&mut child, STOP_TIMEOUT) else {
+            panic!(
+                "server did not exit within {STOP_TIMEOUT:?} of SIGTERM\nlog:\n{}",
+                self.log_tail()
+            );
         };
         assert!(
             status.success(),
@@ -451,6 +433,16 @@ pub fn wait_until<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Opti
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Waits up to `within` for `child` to exit; past that, kills and reaps it and returns `None`.
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let status = wait_until(within, || child.try_wait().expect("wait for child"));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }
 
 /// Async twin of [`wait_until`] for use inside tokio tests.

@@ -13,6 +13,7 @@ While a server runs, every test that used it must leave it with no child process
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import json
 import os
@@ -26,7 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import pyte
 import pytest
@@ -824,16 +825,22 @@ def askpass_env(scripts: pathlib.Path, password: str) -> dict:
     return env
 
 
-PASSWORD_OPTS = (
-    "-o",
-    "BatchMode=no",
-    "-o",
-    "PreferredAuthentications=password",
-    "-o",
-    "PubkeyAuthentication=no",
-    "-o",
-    "NumberOfPasswordPrompts=1",
-)
+def password_opts(prompts: int = 1) -> tuple[str, ...]:
+    """`ssh` options for a password-only login that asks for the password `prompts` times at
+    most (askpass answers each prompt)."""
+    return (
+        "-o",
+        "BatchMode=no",
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        f"NumberOfPasswordPrompts={prompts}",
+    )
+
+
+PASSWORD_OPTS = password_opts()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -902,6 +909,8 @@ class ParamikoShell:
 
 
 def paramiko_transport(port: int, kex: Optional[str] = None, cipher: Optional[str] = None):
+    """A paramiko client transport after its first key exchange. A Transport is a context
+    manager: `with paramiko_transport(port) as t:` closes it on leaving the block."""
     import paramiko
 
     sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
@@ -917,41 +926,53 @@ def paramiko_transport(port: int, kex: Optional[str] = None, cipher: Optional[st
     return t
 
 
-def channel_read_until(chan, needle: bytes, buf: bytearray, timeout: float = IO_TIMEOUT) -> None:
-    """Read from a paramiko channel into `buf` until `needle` is in it."""
-    import socket as _s
+def open_shell(t, cols: int = 80, rows: int = 24) -> ParamikoShell:
+    """A PTY and a shell (the lobby) on a logged-in transport, with a screen."""
+    chan = t.open_session(timeout=IO_TIMEOUT)
+    chan.get_pty(term="xterm", width=cols, height=rows)
+    chan.invoke_shell()
+    return ParamikoShell(chan, cols, rows)
 
+
+def exec_in_pty(t, command: str, cols: int = 80, rows: int = 24):
+    """A PTY and an exec of `command` on a logged-in transport; returns the channel."""
+    chan = t.open_session(timeout=IO_TIMEOUT)
+    chan.get_pty(term="xterm", width=cols, height=rows)
+    chan.exec_command(command)
+    return chan
+
+
+def channel_read_while(
+    chan, buf: bytearray, more: Callable[[], bool], what: str, timeout: float = IO_TIMEOUT
+) -> bool:
+    """Read from a paramiko channel into `buf` while `more()` holds: True once it no longer
+    does, False if the channel reaches EOF first. Fails with `what` when `timeout` passes."""
     deadline = time.monotonic() + timeout
     chan.settimeout(0.2)
-    while needle not in buf:
+    while more():
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{needle!r} not received; got {bytes(buf[-1500:])!r}")
+            raise AssertionError(f"{what}; got {bytes(buf[-1500:])!r}")
         try:
             data = chan.recv(65536)
-        except _s.timeout:
+        except socket.timeout:
             continue
         if not data:
-            raise AssertionError(f"channel closed before {needle!r}; got {bytes(buf[-1500:])!r}")
+            return False
         buf += data
+    return True
+
+
+def channel_read_until(chan, needle: bytes, buf: bytearray, timeout: float = IO_TIMEOUT) -> None:
+    """Read from a paramiko channel into `buf` until `needle` is in it."""
+    if not channel_read_while(chan, buf, lambda: needle not in buf, f"{needle!r} not received", timeout):
+        raise AssertionError(f"channel closed before {needle!r}; got {bytes(buf[-1500:])!r}")
 
 
 def channel_drain(chan, timeout: float = IO_TIMEOUT) -> bytes:
     """Read until the channel closes (EOF); returns everything read."""
-    import socket as _s
-
-    deadline = time.monotonic() + timeout
-    chan.settimeout(0.2)
     buf = bytearray()
-    while True:
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"channel did not reach EOF; got {bytes(buf[-1500:])!r}")
-        try:
-            data = chan.recv(65536)
-        except _s.timeout:
-            continue
-        if not data:
-            return bytes(buf)
-        buf += data
+    channel_read_while(chan, buf, lambda: True, "channel did not reach EOF", timeout)
+    return bytes(buf)
 
 
 def exit_status(chan) -> int:
@@ -959,17 +980,79 @@ def exit_status(chan) -> int:
     return chan.recv_exit_status()
 
 
-def cat_echo(t, token: bytes) -> None:
-    """exec `cat` in a PTY, see the token twice (tty echo + cat), end it with Ctrl-D."""
-    chan = t.open_session(timeout=IO_TIMEOUT)
-    chan.get_pty(term="xterm", width=80, height=24)
-    chan.exec_command("cat")
+def echo_through(chan, token: bytes) -> None:
+    """Send a line to `cat` in a PTY and read it back twice (tty echo + cat's copy)."""
     buf = bytearray()
     chan.sendall(token + b"\n")
     channel_read_until(chan, token, buf)
     del buf[: buf.index(token) + len(token)]
     channel_read_until(chan, token, buf)
+
+
+def end_cat(chan) -> None:
+    """Ctrl-D to `cat`, read to EOF, expect exit status 0."""
     chan.sendall(b"\x04")
     channel_drain(chan)
     assert exit_status(chan) == 0
     chan.close()
+
+
+def cat_echo(t, token: bytes) -> None:
+    """exec `cat` in a PTY, see the token twice (tty echo + cat), end it with Ctrl-D."""
+    chan = exec_in_pty(t, "cat")
+    echo_through(chan, token)
+    end_cat(chan)
+
+
+# ----------------------------------------------------------------------------------------------
+# the lobby, driven through its screen
+
+
+@contextlib.contextmanager
+def guest_lobby(port: int, name: str) -> Iterator[ParamikoShell]:
+    """A connection as the guest `name` (`none` auth) with the lobby shell open; closed on
+    leaving the block."""
+    with paramiko_transport(port) as t:
+        t.auth_none(name)
+        yield open_shell(t)
+
+
+def _lobby_name_and_password(sh: ParamikoShell, key: bytes, name: str, password: str) -> None:
+    sh.send(key)
+    sh.wait_for("Name:")
+    sh.send(name.encode() + b"\r")
+    sh.wait_for("Password:")
+    sh.send(password.encode() + b"\r")
+
+
+def lobby_log_in(sh: ParamikoShell, name: str, password: str) -> None:
+    """From the guest lobby: `l`, the name, the password. What follows (the account's lobby
+    or a refusal) is the caller's to wait for."""
+    _lobby_name_and_password(sh, b"l", name, password)
+
+
+def lobby_register(sh: ParamikoShell, name: str, password: str) -> str:
+    """From the guest lobby: `r`, the name, the password twice, no e-mail; waits until the
+    lobby says the new account is logged in. Returns the screen as it stood at the e-mail
+    prompt, for checks that the password typed before it was not echoed."""
+    _lobby_name_and_password(sh, b"r", name, password)
+    sh.wait_for("Password again:")
+    sh.send(password.encode() + b"\r")
+    sh.wait_for("E-mail")
+    at_email_prompt = sh.screen.text()
+    sh.send(b"\r")
+    sh.wait_for("Logged in as", name)
+    return at_email_prompt
+
+
+def lobby_play_cat(sh: ParamikoShell, server: Server, token: str, *lobby: str) -> None:
+    """From an account's lobby: `p` starts the first game (Cat); echo `token` through it, end
+    it with Ctrl-D, and wait until the screen shows `lobby` again."""
+    sh.send(b"p")
+    assert wait_until(server.children, IO_TIMEOUT), "`p` started no game process"
+    sh.send(token.encode() + b"\r")
+    sh.wait_for(token)
+    # A fresh screen: what appears from now on was drawn after the game ended.
+    sh.screen.screen.reset()
+    sh.send(b"\x04")
+    sh.wait_for(*lobby)

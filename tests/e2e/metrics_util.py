@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 import conftest
 from conftest import IO_TIMEOUT, STOP_TIMEOUT, wait_until
@@ -29,6 +29,8 @@ from conftest import IO_TIMEOUT, STOP_TIMEOUT, wait_until
 METRIC_TIMEOUT = 20.0
 # Poll interval of those waits.
 POLL = 0.1
+
+T = TypeVar("T")
 
 # ----------------------------------------------------------------------------------------------
 # HTTP
@@ -162,18 +164,26 @@ def scrape(port: int, path: str = "/metrics") -> Scrape:
     return Scrape(r.text)
 
 
+def _poll(
+    fetch: Callable[[], T], pred: Callable[[T], bool], timeout: float
+) -> tuple[Optional[T], Optional[T]]:
+    """Fetch every POLL seconds until `pred` holds for what was fetched. Returns that (None
+    when `timeout` passed first) and the last thing fetched."""
+    last: list[T] = []
+
+    def check():
+        last[:] = [fetch()]
+        return last[0] if pred(last[0]) else None
+
+    found = wait_until(check, timeout, POLL)
+    return found, (last[0] if last else None)
+
+
 def poll_scrape(
     port: int, pred: Callable[[Scrape], bool], what: str, timeout: float = METRIC_TIMEOUT
 ) -> Scrape:
-    """Scrape until `pred` holds; fail after `timeout` with `what` and the last scrape."""
-    last: list[Scrape] = []
-
-    def check():
-        s = scrape(port)
-        last[:] = [s]
-        return s if pred(s) else None
-
-    s = wait_until(check, timeout, POLL)
+    """Scrape until `pred` holds; fail after `timeout` with `what`."""
+    s, _ = _poll(lambda: scrape(port), pred, timeout)
     if s is None:
         raise AssertionError(f"{what}: not seen within {timeout:.0f}s of scraping")
     return s
@@ -248,16 +258,9 @@ def poll_health(
     port: int, path: str, pred: Callable[[HttpResponse], bool], what: str,
     timeout: float = METRIC_TIMEOUT,
 ) -> HttpResponse:
-    last: list[HttpResponse] = []
-
-    def check():
-        r = http_request(port, path)
-        last[:] = [r]
-        return r if pred(r) else None
-
-    r = wait_until(check, timeout, POLL)
+    r, last = _poll(lambda: http_request(port, path), pred, timeout)
     if r is None:
-        raise AssertionError(f"{path}: {what} not seen within {timeout:.0f}s; last: {last[0] if last else None}")
+        raise AssertionError(f"{path}: {what} not seen within {timeout:.0f}s; last: {last}")
     return r
 
 

@@ -16,6 +16,7 @@ from conftest import (
     IO_TIMEOUT,
     channel_read_until,
     default_games,
+    exec_in_pty,
     paramiko_transport,
     wait_until,
 )
@@ -161,9 +162,7 @@ def test_ready_turns_503_naming_shutdown_while_the_server_drains(server_factory,
     t = paramiko_transport(srv.port)
     try:
         t.auth_password(ALICE, ALICE_PW)
-        chan = t.open_session(timeout=IO_TIMEOUT)
-        chan.get_pty(term="xterm", width=80, height=24)
-        chan.exec_command("slowsave")  # saves for a few seconds after SIGHUP
+        chan = exec_in_pty(t, "slowsave")  # saves for a few seconds after SIGHUP
         channel_read_until(chan, b"READY", bytearray())
         assert wait_until(srv.children, IO_TIMEOUT), "no game process"
 

@@ -14,6 +14,7 @@ from conftest import (
     ALICE_PW,
     IO_TIMEOUT,
     channel_read_until,
+    exec_in_pty,
     paramiko_transport,
     wait_until,
 )
@@ -71,12 +72,9 @@ def test_sigterm_with_a_game_running_ends_it_and_leaves_no_process(server_factor
     t = paramiko_transport(srv.port)
     try:
         t.auth_password(ALICE, ALICE_PW)
-        chan = t.open_session(timeout=IO_TIMEOUT)
-        chan.get_pty(term="xterm", width=80, height=24)
-        chan.exec_command("cat")
-        buf = bytearray()
+        chan = exec_in_pty(t, "cat")
         chan.sendall(b"before-shutdown\n")
-        channel_read_until(chan, b"before-shutdown", buf)
+        channel_read_until(chan, b"before-shutdown", bytearray())
         games = wait_until(srv.children, IO_TIMEOUT)
         assert games, "no game process while a game is being played"
         game_pids = [g.pid for g in games]

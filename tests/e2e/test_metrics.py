@@ -28,12 +28,19 @@ from conftest import (
     BOB_PW,
     IO_TIMEOUT,
     REPO,
-    ParamikoShell,
     SshProc,
     channel_drain,
     channel_read_until,
     default_games,
+    echo_through,
+    end_cat,
+    exec_in_pty,
     free_port,
+    guest_lobby,
+    lobby_log_in,
+    lobby_play_cat,
+    lobby_register,
+    open_shell,
     paramiko_transport,
     ssh_argv,
     wait_until,
@@ -163,36 +170,12 @@ def logged_in(srv, user: str = ALICE, password: str = ALICE_PW):
     return t
 
 
-def exec_in_pty(t, command: str, cols: int = 80, rows: int = 24):
-    chan = t.open_session(timeout=IO_TIMEOUT)
-    chan.get_pty(term="xterm", width=cols, height=rows)
-    chan.exec_command(command)
-    return chan
-
-
-def end_cat(chan) -> None:
-    """Ctrl-D to `cat`, read to EOF, expect exit status 0."""
-    chan.sendall(b"\x04")
-    channel_drain(chan)
-    assert chan.status_event.wait(IO_TIMEOUT), "no exit-status arrived"
-    assert chan.recv_exit_status() == 0
-    chan.close()
-
-
-def echo_through(chan, token: bytes) -> None:
-    """Send a line to `cat` in a PTY and read it back twice (tty echo + cat's copy)."""
-    buf = bytearray()
-    chan.sendall(token + b"\n")
-    channel_read_until(chan, token, buf)
-    del buf[: buf.index(token) + len(token)]
-    channel_read_until(chan, token, buf)
-
-
-def open_shell(t, cols: int = 80, rows: int = 24) -> ParamikoShell:
-    chan = t.open_session(timeout=IO_TIMEOUT)
-    chan.get_pty(term="xterm", width=cols, height=rows)
-    chan.invoke_shell()
-    return ParamikoShell(chan, cols, rows)
+def run_to_its_end(srv, game: str) -> None:
+    """Log in, run `game` in a PTY and read until its channel closes, log out."""
+    with logged_in(srv) as t:
+        chan = exec_in_pty(t, game)
+        channel_drain(chan)
+        chan.close()
 
 
 def package_version() -> str:
@@ -264,8 +247,7 @@ def test_the_process_families_say_the_service_is_up_since_its_start_with_its_bui
 def test_an_accepted_connection_is_counted_and_active_until_it_closes(server):
     before = settled(server)
     active0 = before.value("ssh_connections_active")
-    t = paramiko_transport(server.port)
-    try:
+    with paramiko_transport(server.port):
         after = moved(server, before, "ssh_connections_total", status="accepted")
         assert delta(before, after, "ssh_connections_total", status="failed") == 0
         assert delta(before, after, "ssh_connections_total", status="rejected") == 0
@@ -274,8 +256,6 @@ def test_an_accepted_connection_is_counted_and_active_until_it_closes(server):
             lambda s: s.value("ssh_connections_active") == active0 + 1,
             f"ssh_connections_active {active0} + 1 while a connection is open",
         )
-    finally:
-        t.close()
     until(
         server,
         lambda s: s.value("ssh_connections_active") == active0,
@@ -287,22 +267,16 @@ def test_a_connection_over_the_limit_is_counted_as_rejected(server_factory):
     srv = server_factory("limit1", config_overrides={"limits": {"max_connections": 1}}).start()
     before = sc(srv)
     assert before.value("ssh_connections_limit") == 1
-    first = paramiko_transport(srv.port)
-    try:
+    with paramiko_transport(srv.port) as first:
         moved(srv, before, "ssh_connections_total", status="accepted")
         # The second connection is refused (the server says it is full and disconnects).
         with pytest.raises((paramiko.SSHException, EOFError, OSError)):
-            second = paramiko_transport(srv.port)
-            try:
+            with paramiko_transport(srv.port) as second:
                 second.auth_none(GUEST)
-            finally:
-                second.close()
         after = moved(srv, before, "ssh_connections_total", status="rejected")
         assert delta(before, after, "ssh_connections_total", status="accepted") == 1
         assert after.value("ssh_connections_active") == 1, "a rejected connection became active"
         assert first.is_active(), "the admitted connection was dropped"
-    finally:
-        first.close()
 
 
 def test_a_peer_that_sends_garbage_or_leaves_before_the_handshake_counts_as_failed(server):
@@ -331,15 +305,12 @@ def test_a_peer_that_sends_garbage_or_leaves_before_the_handshake_counts_as_fail
 
 def test_a_closed_connection_observes_its_duration(server):
     before = settled(server)
-    t = logged_in(server)
-    try:
+    with logged_in(server):
         moved(server, before, "ssh_connections_total", status="accepted")
         mid = sc(server)
         assert delta(before, mid, "ssh_connection_duration_seconds_count") == 0, (
             "an open connection's duration was observed"
         )
-    finally:
-        t.close()
     after = moved(server, before, "ssh_connection_duration_seconds_count")
     assert delta(before, after, "ssh_connection_duration_seconds_bucket", le="+Inf") == 1
     assert delta(before, after, "ssh_connection_duration_seconds_sum") > 0
@@ -348,8 +319,7 @@ def test_a_closed_connection_observes_its_duration(server):
 
 def test_a_finished_handshake_observes_its_duration(server):
     before = settled(server)
-    t = paramiko_transport(server.port)  # returns once the first key exchange is done
-    try:
+    with paramiko_transport(server.port) as t:  # returns once the first key exchange is done
         after = moved(server, before, "ssh_handshake_duration_seconds_count")
         assert delta(before, after, "ssh_handshake_duration_seconds_bucket", le="+Inf") == 1
         assert delta(before, after, "ssh_handshake_duration_seconds_sum") > 0
@@ -357,8 +327,6 @@ def test_a_finished_handshake_observes_its_duration(server):
         t.renegotiate_keys()
         rekeyed = moved(server, after, "ssh_kex_total")
         assert delta(after, rekeyed, "ssh_handshake_duration_seconds_count") == 0
-    finally:
-        t.close()
 
 
 def test_ssh_authentication_attempts_are_counted_by_method_and_outcome(server, keys):
@@ -370,59 +338,40 @@ def test_ssh_authentication_attempts_are_counted_by_method_and_outcome(server, k
     assert delta(before, after, name, method="password", status="failure") == 0
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
-        with pytest.raises(paramiko.AuthenticationException):
-            t.auth_password(BOB, "not-bobs-password")
-    finally:
-        t.close()
+    with paramiko_transport(server.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_password(BOB, "not-bobs-password")
     after = moved(server, before, name, method="password", status="failure")
     assert delta(before, after, name, method="password", status="success") == 0
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
+    with paramiko_transport(server.port) as t:
         t.auth_publickey(ALICE, paramiko.Ed25519Key.from_private_key_file(str(keys["ed25519"].private)))
         assert t.is_authenticated()
-    finally:
-        t.close()
     after = moved(server, before, name, method="publickey", status="success")
     assert delta(before, after, name, method="publickey", status="failure") == 0
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
-        with pytest.raises(paramiko.AuthenticationException):
-            t.auth_publickey(
-                ALICE, paramiko.Ed25519Key.from_private_key_file(str(keys["stranger"].private))
-            )
-    finally:
-        t.close()
+    with paramiko_transport(server.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_publickey(ALICE, paramiko.Ed25519Key.from_private_key_file(str(keys["stranger"].private)))
     after = moved(server, before, name, method="publickey", status="failure")
     assert delta(before, after, name, method="publickey", status="success") == 0
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
+    with paramiko_transport(server.port) as t:
         t.auth_none(GUEST)
         assert t.is_authenticated()
-    finally:
-        t.close()
     moved(server, before, name, method="none", status="success")
 
 
 def test_ssh_bytes_are_counted_in_each_direction(server):
     lines = 16
     before = settled(server)
-    t = logged_in(server)
-    try:
+    with logged_in(server) as t:
         chan = exec_in_pty(t, "cat")
         # One line at a time (a canonical-mode tty holds at most 4 KiB of unread input).
         for i in range(lines):
             echo_through(chan, (b"%04d" % i) + b"x" * 995)  # 1000 bytes + newline
         end_cat(chan)
-    finally:
-        t.close()
     sent = lines * 1001
     until(
         server,
@@ -461,16 +410,13 @@ def test_key_exchanges_are_counted_by_algorithm_for_handshakes_and_rekeys(server
     # paramiko for ML-KEM, which Debian 12's OpenSSH lacks; then two client re-keys.
     kex = "mlkem768x25519-sha256"
     before = settled(server)
-    t = paramiko_transport(server.port, kex=kex)
-    try:
+    with paramiko_transport(server.port, kex=kex) as t:
         after = moved(server, before, name, algorithm=kex)
         t.renegotiate_keys()
         after = moved(server, after, name, algorithm=kex)
         t.renegotiate_keys()
         after = moved(server, after, name, algorithm=kex)
         assert delta(before, after, "ssh_handshake_duration_seconds_count") == 1
-    finally:
-        t.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,26 +437,16 @@ def test_ssh_password_logins_drive_the_auth_families(server, keys):
     assert delta(before, after, "auth_password_hash_duration_seconds_sum") > 0
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
-        with pytest.raises(paramiko.AuthenticationException):
-            t.auth_password(BOB, "not-bobs-password")
-    finally:
-        t.close()
+    with paramiko_transport(server.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_password(BOB, "not-bobs-password")
     after = moved(server, before, "auth_failed_logins_total", reason="wrong_password")
     assert delta(before, after, "auth_login_attempts_total", status="failure") == 1
     assert delta(before, after, "auth_login_attempts_total", status="success") == 0
     moved(server, before, "auth_password_hash_duration_seconds_count")
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
-        with pytest.raises(paramiko.AuthenticationException):
-            t.auth_publickey(
-                ALICE, paramiko.Ed25519Key.from_private_key_file(str(keys["stranger"].private))
-            )
-    finally:
-        t.close()
+    with paramiko_transport(server.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_publickey(ALICE, paramiko.Ed25519Key.from_private_key_file(str(keys["stranger"].private)))
     after = moved(server, before, "auth_failed_logins_total", reason="wrong_key")
     assert delta(before, after, "auth_login_attempts_total", status="failure") == 1
     # Nothing in this server locks accounts yet: the family is exported and stays at zero.
@@ -519,25 +455,11 @@ def test_ssh_password_logins_drive_the_auth_families(server, keys):
 
 def test_registering_through_the_guest_lobby_counts_a_new_user(server):
     before = settled(server)
-    t = paramiko_transport(server.port)
-    try:
-        t.auth_none(GUEST)
-        sh = open_shell(t)
+    with guest_lobby(server.port, GUEST) as sh:
         sh.wait_for("Register a new account")
-        sh.send(b"r")
-        sh.wait_for("Name:")
-        sh.send(NEW_USER.encode() + b"\r")
-        sh.wait_for("Password:")
-        sh.send(NEW_USER_PW.encode() + b"\r")
-        sh.wait_for("Password again:")
-        sh.send(NEW_USER_PW.encode() + b"\r")
-        sh.wait_for("E-mail")
-        sh.send(b"\r")
-        sh.wait_for("Logged in as", NEW_USER)
+        lobby_register(sh, NEW_USER, NEW_USER_PW)
         sh.send(b"q")
         sh.wait_eof()
-    finally:
-        t.close()
     after = moved(server, before, "auth_users_registered_total")
     after = moved(server, before, "auth_database_operations_total", operation="create", status="success")
     assert delta(before, after, "auth_database_operations_total", operation="create", status="failure") == 0
@@ -549,38 +471,20 @@ def test_a_lobby_login_counts_as_a_login_attempt_and_an_unknown_name_as_a_failur
     """The catalogue says auth_login_attempts_total counts lobby logins too, and
     `unknown_user` is the reason for a lobby login with a name that has no account."""
     before = settled(server)
-    t = paramiko_transport(server.port)
-    try:
-        t.auth_none(GUEST)
-        sh = open_shell(t)
+    with guest_lobby(server.port, GUEST) as sh:
         sh.wait_for("Log in")
-        sh.send(b"l")
-        sh.wait_for("Name:")
-        sh.send(ALICE.encode() + b"\r")
-        sh.wait_for("Password:")
-        sh.send(ALICE_PW.encode() + b"\r")
+        lobby_log_in(sh, ALICE, ALICE_PW)
         sh.wait_for("Logged in as", ALICE)
         sh.send(b"q")
         sh.wait_eof()
-    finally:
-        t.close()
     moved(server, before, "auth_password_hash_duration_seconds_count")
     after = moved(server, before, "auth_login_attempts_total", status="success")
 
     before = after
-    t = paramiko_transport(server.port)
-    try:
-        t.auth_none(GUEST)
-        sh = open_shell(t)
+    with guest_lobby(server.port, GUEST) as sh:
         sh.wait_for("Log in")
-        sh.send(b"l")
-        sh.wait_for("Name:")
-        sh.send(b"nobody77\r")
-        sh.wait_for("Password:")
-        sh.send(b"whatever-pass\r")
+        lobby_log_in(sh, "nobody77", "whatever-pass")
         sh.wait_for("Login failed")
-    finally:
-        t.close()
     after = moved(server, before, "auth_failed_logins_total", reason="unknown_user")
     assert delta(before, after, "auth_login_attempts_total", status="failure") == 1
 
@@ -592,8 +496,7 @@ def test_a_lobby_login_counts_as_a_login_attempt_and_an_unknown_name_as_a_failur
 def test_a_terminal_session_drives_the_terminal_families(server):
     before = settled(server)
     active0 = before.value("terminal_sessions_active")
-    t = logged_in(server)
-    try:
+    with logged_in(server) as t:
         chan = exec_in_pty(t, "cat")
         moved(server, before, "terminal_pty_operations_total", operation="open")
         until(
@@ -623,8 +526,6 @@ def test_a_terminal_session_drives_the_terminal_families(server):
         assert delta(before, mid, "terminal_sessions_total") == 0, "counted before it ended"
         assert delta(before, mid, "terminal_session_duration_seconds_count") == 0
         end_cat(chan)
-    finally:
-        t.close()
     after = moved(server, before, "terminal_pty_operations_total", operation="close")
     after = moved(server, before, "terminal_sessions_total", status="success")
     assert delta(before, after, "terminal_sessions_total", status="failure") == 0
@@ -644,8 +545,7 @@ def test_a_game_session_is_counted_from_its_spawn_to_its_normal_end(server):
     g = {"game_id": "cat"}
     before = settled(server)
     active0 = before.value("game_instances_active", **g)
-    t = logged_in(server)
-    try:
+    with logged_in(server) as t:
         chan = exec_in_pty(t, "cat")
         mid = moved(server, before, "game_process_spawns_total", status="success", **g)
         mid = moved(server, before, "game_sessions_started_total", **g)
@@ -658,8 +558,6 @@ def test_a_game_session_is_counted_from_its_spawn_to_its_normal_end(server):
         echo_through(chan, b"game-metrics")
         assert delta(before, sc(server), "game_sessions_ended_total", **g) == 0
         end_cat(chan)
-    finally:
-        t.close()
     after = moved(server, before, "game_sessions_ended_total", reason="normal", **g)
     for reason in ("hangup", "killed", "crashed"):
         assert delta(before, after, "game_sessions_ended_total", reason=reason, **g) == 0
@@ -674,13 +572,7 @@ def test_a_game_session_is_counted_from_its_spawn_to_its_normal_end(server):
 def test_a_game_that_cannot_be_executed_counts_a_failed_spawn(server):
     g = {"game_id": "noexec"}
     before = settled(server)
-    t = logged_in(server)
-    try:
-        chan = exec_in_pty(t, "noexec")
-        channel_drain(chan)
-        chan.close()
-    finally:
-        t.close()
+    run_to_its_end(server, "noexec")
     after = moved(server, before, "game_process_spawns_total", status="failure", **g)
     assert delta(before, after, "game_process_spawns_total", status="success", **g) == 0
     assert delta(before, after, "game_sessions_started_total", **g) == 0
@@ -690,13 +582,7 @@ def test_a_game_that_cannot_be_executed_counts_a_failed_spawn(server):
 def test_a_game_killed_by_sigsegv_counts_as_a_crash(server):
     g = {"game_id": "crash"}
     before = settled(server)
-    t = logged_in(server)
-    try:
-        chan = exec_in_pty(t, "crash")
-        channel_drain(chan)
-        chan.close()
-    finally:
-        t.close()
+    run_to_its_end(server, "crash")
     after = moved(server, before, "game_session_crashes_total", **g)
     after = moved(server, before, "game_sessions_ended_total", reason="crashed", **g)
     assert delta(before, after, "game_sessions_ended_total", reason="normal", **g) == 0
@@ -707,8 +593,7 @@ def test_a_game_killed_by_sigsegv_counts_as_a_crash(server):
 def test_a_game_that_exits_cleanly_when_hung_up_counts_a_save(server):
     g = {"game_id": "hupsave"}
     before = settled(server)
-    t = logged_in(server)
-    try:
+    with logged_in(server) as t:
         chan = exec_in_pty(t, "hupsave")
         channel_read_until(chan, b"READY", bytearray())
         until(
@@ -716,8 +601,7 @@ def test_a_game_that_exits_cleanly_when_hung_up_counts_a_save(server):
             lambda s: s.value("game_instances_active", **g) == 1,
             "game_instances_active{hupsave} == 1",
         )
-    finally:
-        t.close()  # the connection drops: the server hangs the game up
+    # Leaving the block closed the connection: the server hangs the game up.
     after = moved(server, before, "game_saves_total", operation="save", status="success", **g)
     after = moved(server, before, "game_sessions_ended_total", reason="hangup", **g)
     assert delta(before, after, "game_session_crashes_total", **g) == 0
@@ -814,21 +698,12 @@ def _promtool() -> str:
 def test_promtool_accepts_a_scrape_taken_after_a_real_session(server):
     promtool = _promtool()
     before = settled(server)
-    t = logged_in(server)
-    try:
+    with logged_in(server) as t:
         sh = open_shell(t)
         sh.wait_for("Logged in as", ALICE, "Play Cat")
-        sh.send(b"p")
-        assert wait_until(server.children, IO_TIMEOUT), "`p` started no game"
-        sh.send(b"promtool-session\r")
-        sh.wait_for("promtool-session")
-        sh.screen.screen.reset()
-        sh.send(b"\x04")
-        sh.wait_for("Logged in as", ALICE, "Play Cat")
+        lobby_play_cat(sh, server, "promtool-session", "Logged in as", ALICE, "Play Cat")
         sh.send(b"q")
         sh.wait_eof()
-    finally:
-        t.close()
     after = moved(server, before, "game_sessions_ended_total", game_id="cat", reason="normal")
     r = subprocess.run(
         [promtool, "check", "metrics"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from typing import Optional
 
 import pytest
 
@@ -13,10 +14,11 @@ from conftest import (
     ALICE_PW,
     BOB,
     BOB_PW,
-    IO_TIMEOUT,
     PASSWORD_OPTS,
     SshProc,
     askpass_env,
+    paramiko_transport,
+    password_opts,
     ssh_argv,
 )
 
@@ -57,6 +59,15 @@ def echo_through_cat(ssh: SshProc, token: bytes) -> None:
     ssh.send(b"\x04")
 
 
+def refused(argv: list[str], env: Optional[dict] = None) -> SshProc:
+    """Run `ssh` with its stdin closed: it must fail to log in (ssh exits 255). Returns the
+    finished client, for checks of what it printed."""
+    with SshProc(argv, env=env) as ssh:
+        ssh.close_stdin()
+        assert ssh.wait() == 255, ssh.describe()
+    return ssh
+
+
 def test_openssh_client_offers_the_pq_and_classical_kex_this_suite_expects():
     kex = ssh_query("kex")
     for name in ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"]:
@@ -79,18 +90,13 @@ def test_password_login_works_for_a_second_account(server, scripts_dir):
 
 def test_wrong_password_with_askpass_is_refused(server, scripts_dir):
     argv = ssh_argv(server.port, ALICE, *PASSWORD_OPTS, command="cat")
-    with SshProc(argv, env=askpass_env(scripts_dir, "not-alices-password")) as ssh:
-        ssh.close_stdin()
-        rc = ssh.wait()
-        assert rc == 255, ssh.describe()
-        assert b"Permission denied" in ssh.err, ssh.describe()
+    ssh = refused(argv, env=askpass_env(scripts_dir, "not-alices-password"))
+    assert b"Permission denied" in ssh.err, ssh.describe()
 
 
 def test_another_accounts_password_is_refused(server, scripts_dir):
     argv = ssh_argv(server.port, ALICE, *PASSWORD_OPTS, command="cat")
-    with SshProc(argv, env=askpass_env(scripts_dir, BOB_PW)) as ssh:
-        ssh.close_stdin()
-        assert ssh.wait() == 255, ssh.describe()
+    refused(argv, env=askpass_env(scripts_dir, BOB_PW))
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
@@ -104,18 +110,12 @@ def test_key_login_runs_cat_for_each_key_type(server, keys, kind):
 
 
 def test_a_key_that_is_not_registered_is_refused(server, keys):
-    argv = ssh_argv(server.port, ALICE, key=keys["stranger"], command="cat")
-    with SshProc(argv) as ssh:
-        ssh.close_stdin()
-        assert ssh.wait() == 255, ssh.describe()
-        assert b"Permission denied" in ssh.err, ssh.describe()
+    ssh = refused(ssh_argv(server.port, ALICE, key=keys["stranger"], command="cat"))
+    assert b"Permission denied" in ssh.err, ssh.describe()
 
 
 def test_a_key_of_one_account_does_not_log_in_another(server, keys):
-    argv = ssh_argv(server.port, BOB, key=keys["ed25519"], command="cat")
-    with SshProc(argv) as ssh:
-        ssh.close_stdin()
-        assert ssh.wait() == 255, ssh.describe()
+    refused(ssh_argv(server.port, BOB, key=keys["ed25519"], command="cat"))
 
 
 @pytest.mark.parametrize("kex,cipher", _pairs())
@@ -158,10 +158,8 @@ def test_the_host_key_algorithm_offered_is_ed25519_only(server, keys):
         key=keys["ed25519"],
         command="cat",
     )
-    with SshProc(argv) as ssh:
-        ssh.close_stdin()
-        assert ssh.wait(timeout=IO_TIMEOUT) == 255, ssh.describe()
-        assert b"no matching host key type" in ssh.err, ssh.describe()
+    ssh = refused(argv)
+    assert b"no matching host key type" in ssh.err, ssh.describe()
 
 
 def test_after_max_auth_tries_wrong_passwords_the_server_disconnects(server, scripts_dir, tmp_path):
@@ -170,24 +168,21 @@ def test_after_max_auth_tries_wrong_passwords_the_server_disconnects(server, scr
     log = tmp_path / "askpass.log"
     env = askpass_env(scripts_dir, "always-wrong")
     env["DG_E2E_ASKPASS_LOG"] = str(log)
-    argv = ssh_argv(
-        server.port,
-        ALICE,
-        "-o",
-        "BatchMode=no",
-        "-o",
-        "PreferredAuthentications=password",
-        "-o",
-        "PubkeyAuthentication=no",
-        "-o",
-        f"NumberOfPasswordPrompts={prompts}",
-        command="cat",
-    )
-    with SshProc(argv, env=env) as ssh:
-        ssh.close_stdin()
-        assert ssh.wait() == 255, ssh.describe()
+    argv = ssh_argv(server.port, ALICE, *password_opts(prompts), command="cat")
+    ssh = refused(argv, env=env)
     asked = len(log.read_text().splitlines()) if log.exists() else 0
     assert asked < prompts, f"the server let all {prompts} passwords be tried\n{ssh.describe()}"
     assert max_tries - 1 <= asked <= max_tries + 1, (
         f"disconnected after {asked} passwords, max_auth_tries is {max_tries}\n{ssh.describe()}"
     )
+
+
+def test_a_full_server_tells_every_client_it_is_full(server_factory, keys):
+    # A refused client has already sent its version line; if the server closed the socket with
+    # that unread, the kernel would send RST and the client, still writing its KEXINIT, would
+    # report "Connection reset" instead of the reason. Repeated, since that loss is a race.
+    srv = server_factory("full", config_overrides={"limits": {"max_connections": 1}}).start()
+    with paramiko_transport(srv.port):
+        for attempt in range(10):
+            ssh = refused(ssh_argv(srv.port, ALICE, key=keys["ed25519"], command="cat"))
+            assert b"server full" in ssh.err, f"attempt {attempt}: {ssh.describe()}"

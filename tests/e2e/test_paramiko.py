@@ -4,7 +4,6 @@ password and key logins, exec in a PTY, window-change, the lobby, refused reques
 from __future__ import annotations
 
 import contextlib
-import socket
 
 import paramiko
 import pytest
@@ -13,11 +12,16 @@ from conftest import (
     ALICE,
     ALICE_PW,
     IO_TIMEOUT,
-    ParamikoShell,
     cat_echo,
     channel_drain,
     channel_read_until,
+    channel_read_while,
+    echo_through,
+    end_cat,
+    exec_in_pty,
     exit_status,
+    lobby_play_cat,
+    open_shell,
     paramiko_transport,
     wait_until,
 )
@@ -85,67 +89,46 @@ def test_an_unregistered_key_is_refused(server, keys):
 
 def test_window_change_resizes_the_game_pty(server):
     with session(server.port, ALICE, password=ALICE_PW) as t:
-        chan = t.open_session(timeout=IO_TIMEOUT)
-        chan.get_pty(term="xterm", width=80, height=24)
-        chan.exec_command("sizeloop")
+        chan = exec_in_pty(t, "sizeloop")
         buf = bytearray()
         channel_read_until(chan, b"SIZE 24 80", buf)
-        chan.resize_pty(width=100, height=40)
-        # Each line makes the game print its current size; the resize is a request on the
-        # same channel, so the first line after it should already see the new size. Keep
-        # asking (bounded) rather than rely on that ordering.
-        for _ in range(20):
-            chan.sendall(b"\n")
-            n = buf.count(b"SIZE ")
-            channel_read_until_count(chan, buf, n + 1)
-            if b"SIZE 40 100" in buf:
-                break
-        assert b"SIZE 40 100" in buf, bytes(buf)
-        chan.resize_pty(width=132, height=50)
-        for _ in range(20):
-            chan.sendall(b"\n")
-            n = buf.count(b"SIZE ")
-            channel_read_until_count(chan, buf, n + 1)
-            if b"SIZE 50 132" in buf:
-                break
-        assert b"SIZE 50 132" in buf, bytes(buf)
+        resize_until_the_game_sees_it(chan, buf, 100, 40)
+        resize_until_the_game_sees_it(chan, buf, 132, 50)
         chan.sendall(b"quit\n")
         channel_drain(chan)
         assert exit_status(chan) == 0
 
 
-def channel_read_until_count(chan, buf: bytearray, count: int) -> None:
-    import time
+def resize_until_the_game_sees_it(chan, buf: bytearray, cols: int, rows: int) -> None:
+    """window-change to `cols` x `rows`, then send lines to `sizeloop` until it prints that
+    size."""
+    chan.resize_pty(width=cols, height=rows)
+    want = f"SIZE {rows} {cols}".encode()
+    # Each line makes the game print its current size; the resize is a request on the
+    # same channel, so the first line after it should already see the new size. Keep
+    # asking (bounded) rather than rely on that ordering.
+    for _ in range(20):
+        chan.sendall(b"\n")
+        n = buf.count(b"SIZE ")
+        channel_read_until_count(chan, buf, n + 1)
+        if want in buf:
+            break
+    assert want in buf, bytes(buf)
 
-    deadline = time.monotonic() + IO_TIMEOUT
-    chan.settimeout(0.2)
-    while buf.count(b"SIZE ") < count or not buf.endswith(b"\n"):
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"no new SIZE line; got {bytes(buf)!r}")
-        try:
-            data = chan.recv(4096)
-        except socket.timeout:
-            continue
-        if not data:
-            raise AssertionError(f"channel closed; got {bytes(buf)!r}")
-        buf += data
+
+def channel_read_until_count(chan, buf: bytearray, count: int) -> None:
+    """Read until `buf` holds `count` whole SIZE lines."""
+    if not channel_read_while(
+        chan, buf, lambda: buf.count(b"SIZE ") < count or not buf.endswith(b"\n"), "no new SIZE line"
+    ):
+        raise AssertionError(f"channel closed; got {bytes(buf)!r}")
 
 
 def test_the_lobby_shell_plays_the_first_game_and_quits(server):
     with session(server.port, ALICE, password=ALICE_PW) as t:
-        chan = t.open_session(timeout=IO_TIMEOUT)
-        chan.get_pty(term="xterm", width=80, height=24)
-        chan.invoke_shell()
-        sh = ParamikoShell(chan)
+        sh = open_shell(t)
         sh.wait_for("Logged in as", "alice", "Play Cat", "Quit")
-        sh.send(b"p")
-        assert wait_until(server.children, IO_TIMEOUT), "`p` started no game process"
-        sh.send(b"meow-meow\r")
-        sh.wait_for("meow-meow")
-        # A fresh screen: what appears from now on was drawn after the game ended.
-        sh.screen.screen.reset()
-        sh.send(b"\x04")
-        sh.wait_for("Logged in as", "Play Cat", "Quit")
+        lobby_play_cat(sh, server, "meow-meow", "Logged in as", "Play Cat", "Quit")
         sh.send(b"q")
         sh.wait_eof()
 
@@ -197,9 +180,7 @@ def test_ssh_client_falls_back_from_a_refused_key_to_the_password(server, keys):
 
 def test_exec_of_an_unknown_command_gets_status_1_and_a_message(server):
     with session(server.port, ALICE, password=ALICE_PW) as t:
-        chan = t.open_session(timeout=IO_TIMEOUT)
-        chan.get_pty(term="xterm", width=80, height=24)
-        chan.exec_command("no-such-game")
+        chan = exec_in_pty(t, "no-such-game")
         out = channel_drain(chan)
         assert exit_status(chan) == 1
         assert out.strip(), "no message"
@@ -242,34 +223,19 @@ def test_an_sftp_subsystem_request_is_refused(server):
 
 def test_two_sessions_on_one_connection_run_side_by_side(server):
     with session(server.port, ALICE, password=ALICE_PW) as t:
-        chans = []
-        for _ in range(2):
-            c = t.open_session(timeout=IO_TIMEOUT)
-            c.get_pty(term="xterm", width=80, height=24)
-            c.exec_command("cat")
-            chans.append(c)
+        chans = [exec_in_pty(t, "cat") for _ in range(2)]
         for i, c in enumerate(chans):
-            buf = bytearray()
-            token = f"chan-{i}-token".encode()
-            c.sendall(token + b"\n")
-            channel_read_until(c, token, buf)
-            del buf[: buf.index(token) + len(token)]
-            channel_read_until(c, token, buf)
+            echo_through(c, f"chan-{i}-token".encode())
         for c in chans:
-            c.sendall(b"\x04")
-            channel_drain(c)
-            assert exit_status(c) == 0
+            end_cat(c)
 
 
 def test_disconnecting_mid_game_ends_the_game(server):
     t = paramiko_transport(server.port)
     t.auth_password(ALICE, ALICE_PW)
-    chan = t.open_session(timeout=IO_TIMEOUT)
-    chan.get_pty(term="xterm", width=80, height=24)
-    chan.exec_command("cat")
-    buf = bytearray()
+    chan = exec_in_pty(t, "cat")
     chan.sendall(b"running\n")
-    channel_read_until(chan, b"running", buf)
+    channel_read_until(chan, b"running", bytearray())
     assert wait_until(lambda: server.children(), IO_TIMEOUT), "no game process while playing"
     t.close()
     # The autouse idle check then requires the server to end and reap the game.

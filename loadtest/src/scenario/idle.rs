@@ -69,18 +69,7 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         Better::Higher,
     );
     let (setup, _) = ramp.setup.finish();
-    out.push(
-        "setup_p50_ms",
-        f64::from(setup.p50) / 1e3,
-        "ms",
-        Better::Lower,
-    );
-    out.push(
-        "setup_p99_ms",
-        f64::from(setup.p99) / 1e3,
-        "ms",
-        Better::Lower,
-    );
+    out.push_p50_p99_ms(["setup_p50_ms", "setup_p99_ms"], &setup);
     if let (Some(b), Some(d)) = (before, during) {
         if held > 0 {
             let n = held as f64;

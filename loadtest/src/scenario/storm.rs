@@ -100,18 +100,7 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         "1/s",
         Better::Higher,
     );
-    out.push(
-        "cycle_p50_ms",
-        f64::from(summary.p50) / 1e3,
-        "ms",
-        Better::Lower,
-    );
-    out.push(
-        "cycle_p99_ms",
-        f64::from(summary.p99) / 1e3,
-        "ms",
-        Better::Lower,
-    );
+    out.push_p50_p99_ms(["cycle_p50_ms", "cycle_p99_ms"], &summary);
     usage.push_into(&mut out, "server_cpu_per_login_us", ok);
     if ok > 0.0 {
         out.push(

@@ -408,7 +408,8 @@ fn encode_secret(alg: KexAlg, kem_secret: Option<&[u8]>, x_secret: &[u8]) -> Sha
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// Decode a hex string (test vectors; also used by the submodules' tests).
+    pub(super) fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())

@@ -71,13 +71,7 @@ fn copy_shared(ss: &[u8]) -> Zeroizing<[u8; SHARED_LEN]> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::ssh::kex::tests::hex;
 
     #[test]
     fn decapsulation_matches_the_nist_known_answer() {

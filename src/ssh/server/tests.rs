@@ -8,7 +8,7 @@
 )]
 
 use super::*;
-use crate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
+use crate::ssh::client::{serve, Client, ClientAuth, ClientConfig, ClientEvent, Reply};
 use crate::ssh::msg::DisconnectReason;
 
 const KEY_A: [u8; 32] = [0xA1; 32];
@@ -31,6 +31,65 @@ struct App {
     closed: Vec<CloseReason>,
     /// Key exchanges seen (first flag).
     kexes: Vec<bool>,
+}
+
+impl App {
+    /// Decide on one server event and record it.
+    fn on_event(&mut self, ev: Event<'_>) -> Reply {
+        match ev {
+            Event::KexComplete { first, .. } => self.kexes.push(first),
+            Event::AuthRequest { user, attempt } => {
+                let registered = self.registered.contains(&user);
+                let ok = match attempt {
+                    AuthAttempt::None => !registered,
+                    AuthAttempt::Password(p) => !registered || p == self.password.as_bytes(),
+                    AuthAttempt::PublicKey { key_blob, .. } => {
+                        !registered || self.keys.iter().any(|k| k == key_blob)
+                    }
+                };
+                let what = match attempt {
+                    AuthAttempt::None => "none".to_string(),
+                    AuthAttempt::Password(_) => "password".to_string(),
+                    AuthAttempt::PublicKey {
+                        key_blob, signed, ..
+                    } => {
+                        let which = if key_blob == Client::key_blob(&KEY_A) {
+                            "A"
+                        } else if key_blob == Client::key_blob(&KEY_B) {
+                            "B"
+                        } else {
+                            "?"
+                        };
+                        format!("key {which} signed={signed}")
+                    }
+                };
+                self.log.push(format!("auth {user} {what}"));
+                return Reply::Auth(ok);
+            }
+            Event::ChannelOpen { .. } => self.log.push("open".into()),
+            Event::PtyRequest { term, size, .. } => self
+                .log
+                .push(format!("pty {term} {}x{}", size.cols, size.rows)),
+            Event::Shell { .. } => self.log.push("shell".into()),
+            Event::Exec { command, .. } => self
+                .log
+                .push(format!("exec {}", String::from_utf8_lossy(command))),
+            Event::Env { name, value, .. } => self.log.push(format!("env {name}={value}")),
+            Event::WindowChange { size, .. } => {
+                self.log.push(format!("resize {}x{}", size.cols, size.rows))
+            }
+            Event::Signal { name, .. } => self.log.push(format!("signal {name}")),
+            Event::Data { channel, data } => {
+                if self.echo {
+                    return Reply::Echo(channel, data.to_vec());
+                }
+            }
+            Event::Eof { .. } => self.log.push("eof".into()),
+            Event::ChannelClosed { .. } => self.log.push("closed".into()),
+            Event::Closed { reason } => self.closed.push(reason),
+        }
+        Reply::Nothing
+    }
 }
 
 struct Pair {
@@ -58,103 +117,18 @@ impl Pair {
 
     /// Move bytes both ways until nothing moves.
     fn pump(&mut self) {
-        for _ in 0..10_000 {
-            let mut moved = false;
-            let mut to_client = Vec::new();
-            self.server.poll_transmit(&mut to_client);
-            if !to_client.is_empty() {
-                moved = true;
-                self.client.handle_input(&to_client).expect("client input");
-            }
-            let mut to_server = Vec::new();
-            self.client.poll_transmit(&mut to_server);
-            if !to_server.is_empty() {
-                moved = true;
-                self.server.handle_input(&to_server, self.now);
-            }
-            moved |= self.drain_events();
-            if !moved {
-                return;
-            }
-        }
-        panic!("pump did not settle");
-    }
-
-    /// Act on every server event; true if there were any.
-    fn drain_events(&mut self) -> bool {
-        let mut any = false;
-        loop {
-            let mut echo: Option<(ChannelId, Vec<u8>)> = None;
-            let mut auth: Option<bool> = None;
-            {
-                let Some(ev) = self.server.poll_event() else {
-                    break;
-                };
-                any = true;
-                let app = &mut self.app;
-                match ev {
-                    Event::KexComplete { first, .. } => app.kexes.push(first),
-                    Event::AuthRequest { user, attempt } => {
-                        let registered = app.registered.contains(&user);
-                        let ok = match attempt {
-                            AuthAttempt::None => !registered,
-                            AuthAttempt::Password(p) => !registered || p == app.password.as_bytes(),
-                            AuthAttempt::PublicKey { key_blob, .. } => {
-                                !registered || app.keys.iter().any(|k| k == key_blob)
-                            }
-                        };
-                        let what = match attempt {
-                            AuthAttempt::None => "none".to_string(),
-                            AuthAttempt::Password(_) => "password".to_string(),
-                            AuthAttempt::PublicKey {
-                                key_blob, signed, ..
-                            } => {
-                                let which = if key_blob == Client::key_blob(&KEY_A) {
-                                    "A"
-                                } else if key_blob == Client::key_blob(&KEY_B) {
-                                    "B"
-                                } else {
-                                    "?"
-                                };
-                                format!("key {which} signed={signed}")
-                            }
-                        };
-                        app.log.push(format!("auth {user} {what}"));
-                        auth = Some(ok);
-                    }
-                    Event::ChannelOpen { .. } => app.log.push("open".into()),
-                    Event::PtyRequest { term, size, .. } => app
-                        .log
-                        .push(format!("pty {term} {}x{}", size.cols, size.rows)),
-                    Event::Shell { .. } => app.log.push("shell".into()),
-                    Event::Exec { command, .. } => app
-                        .log
-                        .push(format!("exec {}", String::from_utf8_lossy(command))),
-                    Event::Env { name, value, .. } => app.log.push(format!("env {name}={value}")),
-                    Event::WindowChange { size, .. } => {
-                        app.log.push(format!("resize {}x{}", size.cols, size.rows))
-                    }
-                    Event::Signal { name, .. } => app.log.push(format!("signal {name}")),
-                    Event::Data { channel, data } => {
-                        if app.echo {
-                            echo = Some((channel, data.to_vec()));
-                        }
-                    }
-                    Event::Eof { .. } => app.log.push("eof".into()),
-                    Event::ChannelClosed { .. } => app.log.push("closed".into()),
-                    Event::Closed { reason } => app.closed.push(reason),
-                }
-            }
-            if let Some(ok) = auth {
-                self.server.auth_reply(ok);
-            }
-            if let Some((ch, data)) = echo {
-                let sent = self.server.send_data(ch, &data);
-                assert_eq!(sent, data.len(), "echo fits the window in these tests");
-                self.server.channel_consumed(ch, data.len());
-            }
-        }
-        any
+        let Pair {
+            server,
+            client,
+            now,
+            app,
+        } = self;
+        let settled = client
+            .pump(10_000, |input, out| {
+                serve(server, input, *now, |ev| app.on_event(ev), out)
+            })
+            .expect("pump");
+        assert!(settled, "pump did not settle");
     }
 
     fn authed_and_open(&self) -> bool {

@@ -183,13 +183,15 @@ mod tests {
     use super::*;
     use crate::ssh::cipher::CipherAlg;
 
-    fn keys(alg: CipherAlg) -> (SealingKey, OpeningKey) {
+    /// An encoder and a decoder keyed alike for `alg`.
+    fn keyed_pair(alg: CipherAlg) -> (PacketEncoder, PacketDecoder) {
         let key = vec![7u8; alg.key_len()];
         let iv = vec![9u8; alg.iv_len()];
-        (
-            SealingKey::new(alg, &key, &iv).unwrap(),
-            OpeningKey::new(alg, &key, &iv).unwrap(),
-        )
+        let mut enc = PacketEncoder::default();
+        let mut dec = PacketDecoder::default();
+        enc.install_keys(SealingKey::new(alg, &key, &iv).unwrap(), false);
+        dec.install_keys(OpeningKey::new(alg, &key, &iv).unwrap(), false);
+        (enc, dec)
     }
 
     #[test]
@@ -207,11 +209,7 @@ mod tests {
     #[test]
     fn sealed_packets_round_trip_for_every_cipher_and_size() {
         for alg in CipherAlg::ALL {
-            let (s, o) = keys(alg);
-            let mut enc = PacketEncoder::default();
-            let mut dec = PacketDecoder::default();
-            enc.install_keys(s, false);
-            dec.install_keys(o, false);
+            let (mut enc, mut dec) = keyed_pair(alg);
             for size in [1usize, 15, 16, 17, 1000, 32768] {
                 let mut buf = Vec::new();
                 let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
@@ -227,11 +225,7 @@ mod tests {
     #[test]
     fn a_flipped_bit_fails_authentication() {
         for alg in CipherAlg::ALL {
-            let (s, o) = keys(alg);
-            let mut enc = PacketEncoder::default();
-            let mut dec = PacketDecoder::default();
-            enc.install_keys(s, false);
-            dec.install_keys(o, false);
+            let (mut enc, mut dec) = keyed_pair(alg);
             let mut buf = Vec::new();
             enc.encode(&mut buf, |out| out.extend_from_slice(b"\x5etampered"));
             let last = buf.len() - 1;
