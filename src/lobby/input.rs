@@ -71,6 +71,12 @@ impl KeyDecoder {
         keys
     }
 
+    /// Whether the last byte was a lone ESC, which only a pause in input can tell apart
+    /// from the start of an escape sequence (then call [`Self::flush_idle`] after one).
+    pub(crate) fn escape_pending(&self) -> bool {
+        self.state == State::Escape
+    }
+
     /// The caller saw no input for a moment: a pending lone ESC is the Escape key.
     pub(crate) fn flush_idle(&mut self) -> Option<Key> {
         if self.state == State::Escape {

@@ -216,6 +216,13 @@ impl Lobby {
         }
     }
 
+    /// Whether the input so far ends in a lone ESC: the caller should call
+    /// [`Self::handle_input_idle`] once input pauses (a few tens of ms), to know it was the
+    /// Escape key and not the start of an arrow key's sequence.
+    pub fn wants_input_idle(&self) -> bool {
+        !matches!(self.mode, Mode::Finished | Mode::Playing) && self.decoder.escape_pending()
+    }
+
     /// Input has paused: a pending lone ESC byte is the Escape key (cancels a prompt).
     pub fn handle_input_idle(&mut self) {
         if matches!(self.mode, Mode::Finished | Mode::Playing) {

@@ -545,9 +545,15 @@ fn escape_cancels_a_prompt_once_input_pauses() {
     let mut h = Harness::new(Some(alice()));
     h.send(b"e");
     h.assert_shows("New e-mail");
+    assert!(
+        !h.lobby.wants_input_idle(),
+        "nothing pending after a plain key"
+    );
     h.send(b"\x1b");
     h.assert_shows("New e-mail");
+    assert!(h.lobby.wants_input_idle(), "a lone ESC waits for a pause");
     h.lobby.handle_input_idle();
+    assert!(!h.lobby.wants_input_idle());
     h.flush();
     h.assert_shows("c) Change password");
     assert!(h.action().is_none());
@@ -556,6 +562,11 @@ fn escape_cancels_a_prompt_once_input_pauses() {
 #[test]
 fn escape_followed_by_a_key_cancels_then_acts_on_the_key() {
     let mut h = Harness::new(None);
+    h.send(b"\x1b[A");
+    assert!(
+        !h.lobby.wants_input_idle(),
+        "a whole arrow key needs no pause"
+    );
     h.send(b"l\x1bq");
     assert_eq!(h.action(), Some(LobbyAction::Quit));
 }

@@ -319,6 +319,12 @@ impl CoreMetrics {
         }
     }
 
+    /// Games running on this core now (every game, the overflow slot included).
+    pub fn games_running(&self) -> u64 {
+        let n: i64 = self.games.iter().map(|g| g.active.get()).sum();
+        u64::try_from(n).unwrap_or(0)
+    }
+
     /// A save was written or restored: `game_saves_total{operation,status}`.
     #[inline]
     pub fn game_save(&self, game: usize, op: SaveOp, ok: bool) {

@@ -118,6 +118,12 @@ impl Registry {
         &self.cores
     }
 
+    /// Games running on all cores now, read from each core's own gauges (lock-free: each is
+    /// written by its core alone), for the banner's player count.
+    pub fn games_running(&self) -> u64 {
+        self.cores.iter().map(|c| c.games_running()).sum()
+    }
+
     /// The control core's cells.
     pub fn control(&self) -> Arc<ControlMetrics> {
         self.control.clone()

@@ -321,3 +321,18 @@ fn render_time_of_sixteen_busy_cores_is_printed() {
     );
     assert!(buf.contains("reactor_core_busy_ratio{core=\"15\"}"));
 }
+
+#[test]
+fn games_running_counts_every_game_on_every_core() {
+    let r = registry(2, &["nethack", "amulet"]);
+    let (c0, c1) = (r.core(0).expect("core 0"), r.core(1).expect("core 1"));
+    assert_eq!(r.games_running(), 0);
+    c0.game_spawned(0, true);
+    c0.game_spawned(0, true);
+    c1.game_spawned(1, true);
+    c1.game_spawned(7, true); // a game unknown at start-up: the overflow slot
+    c1.game_spawned(0, false); // a failed spawn runs nothing
+    assert_eq!(r.games_running(), 4);
+    c0.game_ended(0, EndReason::Normal);
+    assert_eq!(r.games_running(), 3);
+}

@@ -279,7 +279,10 @@ impl Terminal {
         drain_actions(conn, channel);
         // A lone ESC is only known to be Escape once no more bytes follow.
         let wants_idle = conn
-            .with_terminal(channel, |t, _| matches!(t.mode, Mode::Lobby(_)))
+            .with_terminal(channel, |t, _| match &t.mode {
+                Mode::Lobby(l) => l.wants_input_idle(),
+                _ => false,
+            })
             .unwrap_or(false);
         if wants_idle {
             let c = conn.clone();
@@ -340,7 +343,7 @@ fn lobby_context(conn: &Conn) -> LobbyContext {
                 available: game::is_available(g),
             })
             .collect(),
-        players: conn.core.games_running.get(),
+        players: usize::try_from(conn.core.shared.registry.games_running()).unwrap_or(0),
         watchers: 0,
         date: crate::date::utc_today(),
     }
