@@ -169,6 +169,15 @@ impl GameSession {
         self.input_ready.signal();
     }
 
+    /// Game output read from the PTY: counted, then handed to the player.
+    fn deliver(&self, output: &[u8]) {
+        self.metrics.pty_op(PtyOp::Read);
+        self.metrics.terminal_bytes(Direction::Out, output.len());
+        if let Some(p) = self.player() {
+            p.deliver(output);
+        }
+    }
+
     pub fn is_finished(&self) -> bool {
         self.finished.get()
     }
@@ -188,6 +197,50 @@ fn file_from_owned(fd: std::os::fd::OwnedFd) -> BufferedFile {
     }
 }
 
+/// What a non-blocking read of the game's output found.
+enum ReadyRead {
+    /// Output was there and went to the player.
+    Delivered,
+    /// Nothing to read now.
+    Empty,
+    /// The terminal is closed: the game (and its children) exited.
+    Ended,
+}
+
+thread_local! {
+    /// Where [`read_ready`] reads into: one per core, since output is copied into the SSH
+    /// transmit buffer before the next read.
+    static OUTPUT_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Reads up to `want` bytes of output that is already waiting, without waiting.
+fn read_ready(s: &GameSession, want: usize) -> ReadyRead {
+    OUTPUT_SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let buf = match scratch.get_mut(..want) {
+            Some(b) => b,
+            None => return ReadyRead::Empty,
+        };
+        match crate::pty::read_master(&s.pty, buf) {
+            Ok(0) => ReadyRead::Ended,
+            Ok(n) => {
+                s.deliver(buf.get(..n).unwrap_or_default());
+                ReadyRead::Delivered
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                ReadyRead::Empty
+            }
+            // EIO once every slave fd is closed.
+            Err(_) => ReadyRead::Ended,
+        }
+    })
+}
+
 /// Copy game output to the player, as fast as the player takes it; then reap the child.
 async fn run_output(s: Rc<GameSession>) {
     loop {
@@ -200,15 +253,22 @@ async fn run_output(s: Rc<GameSession>) {
             s.output_room.wait().await;
             continue;
         }
-        match s.pty.read_at(0, room.min(READ_CHUNK)).await {
-            Ok(buf) if buf.is_empty() => break,
-            Ok(buf) => {
-                s.metrics.pty_op(PtyOp::Read);
-                s.metrics.terminal_bytes(Direction::Out, buf.len());
-                if let Some(p) = s.player() {
-                    p.deliver(&buf);
-                }
+        let want = room.min(READ_CHUNK);
+        // Output that is already there is read with a plain read(2) on the non-blocking
+        // master: while a game streams, that spares an io_uring submission, completion and
+        // wake-up per chunk. Only an empty terminal takes the io_uring read, which waits.
+        match read_ready(&s, want) {
+            ReadyRead::Delivered => {
+                // A game that never pauses must not keep the core from its other tasks.
+                glommio::yield_if_needed().await;
+                continue;
             }
+            ReadyRead::Ended => break,
+            ReadyRead::Empty => {}
+        }
+        match s.pty.read_at(0, want).await {
+            Ok(buf) if buf.is_empty() => break,
+            Ok(buf) => s.deliver(&buf),
             Err(e) if is_transient(&e) => transient_pause().await,
             // EIO: every slave fd is closed, i.e. the game (and its children) exited.
             Err(_) => break,

@@ -29,6 +29,14 @@ pub fn write_master(master: &impl std::os::fd::AsRawFd, data: &[u8]) -> std::io:
     nix::unistd::write(fd, data).map_err(std::io::Error::from)
 }
 
+/// One `read(2)` from a PTY master, however the master is held; never waits (the masters this
+/// module opens are non-blocking): no output yet is `WouldBlock`, a closed terminal `EIO`.
+pub fn read_master(master: &impl std::os::fd::AsRawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: `master` owns an open descriptor and is borrowed for the whole call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(master.as_raw_fd()) };
+    nix::unistd::read(fd, buf).map_err(std::io::Error::from)
+}
+
 /// Sets the terminal size of a PTY through its master (`TIOCSWINSZ`), however the master is
 /// held (a glommio file, say); the kernel sends SIGWINCH to the game.
 pub fn resize(master: &impl std::os::fd::AsRawFd, size: WinSize) -> std::io::Result<()> {
