@@ -21,6 +21,16 @@ pub fn lookup_run_as(user: &str) -> Result<RunAs, PtyError> {
     })
 }
 
+/// Whether `fs.suid_dumpable` is 1, under which a root server must not start games.
+///
+/// A game's process shares the server's memory from clone until exec, and drops to the game's
+/// user in between. The kernel then marks that memory non-dumpable (`fs.suid_dumpable` 0 or 2),
+/// which is what stops another process of the game's user from ptracing the child, and
+/// through it the server, in that window; with 1 it is marked dumpable by that user.
+pub fn suid_dumpable_is_unsafe() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "1")
+}
+
 /// An identity switch decided in the parent and carried out in the child.
 #[derive(Debug, Clone)]
 pub(super) struct IdentityPlan {

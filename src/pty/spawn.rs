@@ -30,6 +30,11 @@ use super::open::open_pty;
 use super::rlimit::RlimitPlan;
 use super::{PtyError, SpawnSpec};
 
+// The raw set*id system calls used in the child take 32-bit ids only on 64-bit ABIs (32-bit
+// x86 and ARM need their *32 variants), and the sigaction layout below is that of these two.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("pty::spawn supports x86_64 and aarch64 Linux only");
+
 /// Stack of the child between clone and exec: it runs a few system call wrappers only.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 /// `PATH` used to find a bare program name when the game's environment has none.
@@ -46,7 +51,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
         ),
         None => None,
     };
-    let program = resolve_program(spec)?;
+    let candidates = exec_candidates(spec)?;
     let argv = CStringArray::new(
         std::iter::once(spec.program.as_os_str().to_owned()).chain(spec.args.iter().cloned()),
         "argument",
@@ -77,7 +82,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
         identity: identity.as_ref(),
         rlimits: &rlimits,
         cwd: cwd.as_ref(),
-        program: &program,
+        candidates: &candidates,
         argv: &argv,
         envp: &envp,
         failure: Failure::default(),
@@ -92,38 +97,34 @@ pub fn spawn(spec: &SpawnSpec) -> Result<PtyChild, PtyError> {
     Ok(PtyChild::new(pid, pidfd, pair.master))
 }
 
-/// The program to exec: `spec.program` itself when it has a slash, else the first executable
-/// of that name along the game's `PATH` (as a shell would find it).
-fn resolve_program(spec: &SpawnSpec) -> Result<CString, PtyError> {
+/// The paths to try exec'ing, in order: `spec.program` itself when it has a slash, else that
+/// name in each directory of the game's `PATH`, as `execvp` would. A relative `PATH` entry is
+/// taken from the game's working directory, where the child will be when it execs. The child
+/// tries them in turn, so permissions are judged as the game's user, not the server's.
+fn exec_candidates(spec: &SpawnSpec) -> Result<Vec<CString>, PtyError> {
     let name = spec.program.as_os_str();
     if name.as_bytes().contains(&b'/') {
-        return CString::new(name.as_bytes()).map_err(|_| PtyError::Nul("program path"));
+        return CString::new(name.as_bytes())
+            .map(|p| vec![p])
+            .map_err(|_| PtyError::Nul("program path"));
     }
     let path = spec
         .env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map_or(OsStr::new(DEFAULT_PATH), |(_, v)| v.as_os_str());
-    let found = path
-        .as_bytes()
+    path.as_bytes()
         .split(|b| *b == b':')
         .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(OsStr::from_bytes(dir)).join(name))
-        .find(|candidate| is_executable_file(candidate));
-    match found {
-        Some(p) => {
-            CString::new(p.into_os_string().into_vec()).map_err(|_| PtyError::Nul("program path"))
-        }
-        None => Err(PtyError::Spawn {
-            program: spec.program.clone(),
-            source: io::Error::from_raw_os_error(libc::ENOENT),
-        }),
-    }
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .map(|dir| {
+            let dir = Path::new(OsStr::from_bytes(dir));
+            let full = match &spec.cwd {
+                Some(cwd) if dir.is_relative() => cwd.join(dir).join(name),
+                _ => dir.join(name),
+            };
+            CString::new(full.into_os_string().into_vec()).map_err(|_| PtyError::Nul("PATH"))
+        })
+        .collect()
 }
 
 /// NUL-terminated strings and the NULL-terminated pointer array `execve` takes.
@@ -163,7 +164,8 @@ struct ChildSetup<'a> {
     rlimits: &'a RlimitPlan,
     /// Directory to enter after dropping privileges, so access is checked as the game's user.
     cwd: Option<&'a CString>,
-    program: &'a CString,
+    /// Paths to exec, tried in order (see [`exec_candidates`]).
+    candidates: &'a [CString],
     argv: &'a CStringArray,
     envp: &'a CStringArray,
     /// Written by the child when a step fails (the parent reads it once the child is gone:
@@ -226,17 +228,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the parent's `ChildSetup`, alive while the parent is suspended.
     let setup = unsafe { &*arg.cast_const().cast::<ChildSetup<'_>>() };
     let errno = match setup.prepare() {
-        // SAFETY: NUL-terminated strings and NULL-terminated arrays built by the parent.
-        Ok(()) => unsafe {
-            libc::execve(
-                setup.program.as_ptr(),
-                setup.argv.as_ptr(),
-                setup.envp.as_ptr(),
-            );
-            io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO)
-        },
+        Ok(()) => setup.exec(),
         Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
     };
     setup
@@ -248,6 +240,32 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 impl ChildSetup<'_> {
+    /// Execs the first candidate that can be; returns the errno to report when none can: as
+    /// `execvp` does, EACCES from any candidate wins over a later "not found".
+    fn exec(&self) -> libc::c_int {
+        let mut denied = false;
+        let mut last = libc::ENOENT;
+        for program in self.candidates {
+            // SAFETY: NUL-terminated strings and NULL-terminated arrays built by the parent.
+            unsafe {
+                libc::execve(program.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
+            }
+            last = io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            match last {
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ELOOP => {}
+                _ => return last,
+            }
+        }
+        if denied {
+            libc::EACCES
+        } else {
+            last
+        }
+    }
+
     /// Every step before execve. Runs in the cloned child: system calls only.
     fn prepare(&self) -> io::Result<()> {
         // SAFETY: each call is a plain system call with valid arguments.
@@ -263,20 +281,41 @@ impl ChildSetup<'_> {
                 return Err(io::Error::last_os_error());
             }
             for fd in 0..=2 {
-                if libc::dup2(self.slave, fd) < 0 {
+                // dup2 onto itself (a slave that got fd 0–2) keeps close-on-exec: clear it.
+                if libc::dup2(self.slave, fd) < 0 || libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
             if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                 return Err(io::Error::last_os_error());
             }
-            // Any server fd that lacks O_CLOEXEC must not leak into a game.
-            libc::syscall(
+            // Any server fd that lacks O_CLOEXEC must not leak into a game. Before Linux 5.11
+            // there is no CLOSE_RANGE_CLOEXEC: close them, in the child's own copy of the
+            // descriptor table (no CLONE_FILES), instead.
+            if libc::syscall(
                 libc::SYS_close_range,
                 3u32,
                 u32::MAX,
                 libc::CLOSE_RANGE_CLOEXEC,
-            );
+            ) != 0
+                && libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // Ambient capabilities survive exec for a non-root user (a server given
+            // CAP_NET_BIND_SERVICE by systemd would pass it to every game). EINVAL: a kernel
+            // older than 4.3 has none.
+            if libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ) != 0
+                && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
+            {
+                return Err(io::Error::last_os_error());
+            }
         }
         self.rlimits.apply_in_child()?;
         if let Some(id) = self.identity {

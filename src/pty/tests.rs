@@ -360,3 +360,34 @@ fn an_exec_failure_reports_its_errno_and_leaves_no_zombie() {
         .collect();
     assert!(leftovers.is_empty(), "unreaped children: {leftovers:?}");
 }
+
+#[test]
+fn path_lookup_skips_a_file_the_game_may_not_run_and_reports_eacces_if_none_may() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = std::env::temp_dir().join(format!("dg-path-{}", std::process::id()));
+    let (denied, allowed) = (root.join("denied"), root.join("allowed"));
+    for (dir, mode, text) in [(&denied, 0o644, "first"), (&allowed, 0o755, "second")] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let prog = dir.join("dg-path-prog");
+        std::fs::write(&prog, format!("#!/bin/sh\necho {text}\n")).expect("write");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod root");
+    let path = format!("{}:{}:/usr/bin:/bin", denied.display(), allowed.display());
+    let mut s = spec("dg-path-prog", &[]);
+    s.env = vec![("PATH".into(), path.into())];
+    let child = spawn(&s).expect("the second candidate runs");
+    assert_eq!(
+        read_to_end(&child.clone_master().expect("dup")),
+        "second\r\n"
+    );
+
+    let mut s = spec("dg-path-prog", &[]);
+    s.env = vec![("PATH".into(), denied.clone().into_os_string())];
+    assert!(matches!(
+        spawn(&s),
+        Err(PtyError::Spawn { source, .. }) if source.raw_os_error() == Some(libc::EACCES)
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -144,6 +144,15 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
     })
     .map_err(|e| StartError::Store(e.to_string()))?;
     let run_as = if nix::unistd::geteuid().is_root() {
+        if crate::pty::suid_dumpable_is_unsafe() {
+            return Err(StartError::RunAs {
+                user: config.run_as.clone(),
+                reason: "fs.suid_dumpable is 1, which would let the game's user ptrace a game \
+                         while it still shares the server's memory; set it to 0 or 2 \
+                         (sysctl -w fs.suid_dumpable=0)"
+                    .into(),
+            });
+        }
         Some(
             crate::pty::lookup_run_as(&config.run_as).map_err(|e| StartError::RunAs {
                 user: config.run_as.clone(),
