@@ -169,6 +169,12 @@ impl GameSession {
         self.input_ready.signal();
     }
 
+    /// Player input written to the PTY: counted.
+    fn wrote(&self, n: usize) {
+        self.metrics.pty_op(PtyOp::Write);
+        self.metrics.terminal_bytes(Direction::In, n);
+    }
+
     /// Game output read from the PTY: counted, then handed to the player.
     fn deliver(&self, output: &[u8]) {
         self.metrics.pty_op(PtyOp::Read);
@@ -213,6 +219,15 @@ thread_local! {
     static OUTPUT_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
 }
 
+/// A plain read or write on the non-blocking master that could not be done now (the terminal
+/// is empty or full, or a signal interrupted it): io_uring waits for it instead.
+fn not_now(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// Reads up to `want` bytes of output that is already waiting, without waiting.
 fn read_ready(s: &GameSession, want: usize) -> ReadyRead {
     OUTPUT_SCRATCH.with(|scratch| {
@@ -227,14 +242,7 @@ fn read_ready(s: &GameSession, want: usize) -> ReadyRead {
                 s.deliver(buf.get(..n).unwrap_or_default());
                 ReadyRead::Delivered
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                ReadyRead::Empty
-            }
+            Err(e) if not_now(&e) => ReadyRead::Empty,
             // EIO once every slave fd is closed.
             Err(_) => ReadyRead::Ended,
         }
@@ -369,23 +377,17 @@ async fn run_input(s: Rc<GameSession>) {
             match crate::pty::write_master(&s.pty, rest) {
                 Ok(n) if n > 0 => {
                     off += n;
-                    s.metrics.pty_op(PtyOp::Write);
-                    s.metrics.terminal_bytes(Direction::In, n);
+                    s.wrote(n);
                     continue;
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if not_now(&e) => {}
                 _ => break,
             }
             // glommio takes an owned buffer per write (io_uring needs it to outlive the call).
             match s.pty.write_at(rest.to_vec(), 0).await {
                 Ok(n) if n > 0 => {
                     off += n;
-                    s.metrics.pty_op(PtyOp::Write);
-                    s.metrics.terminal_bytes(Direction::In, n);
+                    s.wrote(n);
                 }
                 // io_uring reports EINTR now and then on PTY writes; the bytes were not
                 // written, so write them again rather than lose the player's keystrokes.
