@@ -85,23 +85,11 @@ pub fn inherited() -> Option<libc::rlimit> {
 }
 
 fn get() -> io::Result<libc::rlimit> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid out-pointer to a stack value.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(lim)
+    super::rlimit::current(libc::RLIMIT_NOFILE)
 }
 
 fn set(lim: &libc::rlimit) -> io::Result<()> {
-    // SAFETY: plain syscall with a valid pointer to a stack value.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::rlimit::set(libc::RLIMIT_NOFILE, lim)
 }
 
 #[cfg(test)]

@@ -44,27 +44,44 @@ impl RlimitPlan {
     /// exec): plain system calls only.
     pub(super) fn apply_in_child(&self) -> io::Result<()> {
         for (resource, soft, hard) in self.entries.iter().flatten() {
-            let lim = libc::rlimit {
-                rlim_cur: *soft,
-                rlim_max: *hard,
-            };
-            // SAFETY: plain syscall with a valid pointer to a stack value.
-            if unsafe { libc::setrlimit(*resource, &lim) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            set(
+                *resource,
+                &libc::rlimit {
+                    rlim_cur: *soft,
+                    rlim_max: *hard,
+                },
+            )?;
         }
         Ok(())
     }
 }
 
-/// The calling process's hard limit for `resource`, if readable.
-fn current_hard(resource: libc::__rlimit_resource_t) -> Option<libc::rlim_t> {
+/// The calling process's limit for `resource` (`getrlimit(2)`).
+pub(super) fn current(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: valid out-pointer to a stack value.
-    (unsafe { libc::getrlimit(resource, &mut lim) } == 0).then_some(lim.rlim_max)
+    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lim)
+}
+
+/// Sets the calling process's limit for `resource` (`setrlimit(2)`, a plain system call, so
+/// also usable in the spawned child).
+pub(super) fn set(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> io::Result<()> {
+    // SAFETY: plain syscall with a valid pointer to a value that outlives it.
+    if unsafe { libc::setrlimit(resource, lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling process's hard limit for `resource`, if readable.
+fn current_hard(resource: libc::__rlimit_resource_t) -> Option<libc::rlim_t> {
+    current(resource).ok().map(|lim| lim.rlim_max)
 }
 
 #[cfg(test)]
