@@ -67,7 +67,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct SshConfig {
-    pub listen: SocketAddr,
+    /// Every address SSH listens on (one or more; IPv4 and IPv6).
+    pub listen: Vec<SocketAddr>,
     pub kex: Vec<KexAlg>,
     pub ciphers: Vec<CipherAlg>,
     pub login_grace_seconds: u64,
@@ -80,7 +81,8 @@ pub struct SshConfig {
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    pub listen: SocketAddr,
+    /// Every address the operators' HTTP endpoint listens on.
+    pub listen: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -277,7 +279,7 @@ fn default_run_as() -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSsh {
-    listen: String,
+    listen: RawListen,
     #[serde(default)]
     kex: Option<Vec<String>>,
     #[serde(default)]
@@ -309,7 +311,16 @@ fn default_rekey_seconds() -> u64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    listen: String,
+    listen: RawListen,
+}
+
+/// `listen:` takes one address, a list, or one string of comma-separated addresses (handy in
+/// an environment override).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawListen {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -444,12 +455,35 @@ impl Default for RawLog {
 // ----- validation -----
 
 fn socket_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.parse().map_err(|_| {
+    v.trim().parse().map_err(|_| {
         key_error(
             key,
-            format!("{v:?} is not a socket address (expected host:port, e.g. 0.0.0.0:2222)"),
+            format!(
+                "{v:?} is not a socket address (expected host:port, e.g. 0.0.0.0:2222 or \
+                 [::]:2222)"
+            ),
         )
     })
+}
+
+/// One or more listen addresses: none missing, none twice.
+fn listen_addrs(key: &str, raw: &RawListen) -> Result<Vec<SocketAddr>, ConfigError> {
+    let texts: Vec<&str> = match raw {
+        RawListen::One(s) => s.split(',').collect(),
+        RawListen::Many(v) => v.iter().map(String::as_str).collect(),
+    };
+    let mut addrs: Vec<SocketAddr> = Vec::with_capacity(texts.len());
+    for t in texts {
+        let a = socket_addr(key, t)?;
+        if addrs.contains(&a) {
+            return Err(key_error(key, format!("{a} is listed twice")));
+        }
+        addrs.push(a);
+    }
+    if addrs.is_empty() {
+        return Err(key_error(key, "no address given (expected host:port)"));
+    }
+    Ok(addrs)
 }
 
 fn positive(key: &str, v: u64) -> Result<u64, ConfigError> {
@@ -562,7 +596,7 @@ impl RawConfig {
         Ok(Config {
             server_id: self.server_id,
             ssh: SshConfig {
-                listen: socket_addr("ssh.listen", &self.ssh.listen)?,
+                listen: listen_addrs("ssh.listen", &self.ssh.listen)?,
                 kex,
                 ciphers,
                 login_grace_seconds: positive(
@@ -576,7 +610,7 @@ impl RawConfig {
                 auth_banner: self.ssh.auth_banner,
             },
             http: HttpConfig {
-                listen: socket_addr("http.listen", &self.http.listen)?,
+                listen: listen_addrs("http.listen", &self.http.listen)?,
             },
             metrics: MetricsConfig {
                 enabled: self.metrics.enabled,
@@ -772,8 +806,9 @@ mod tests {
     #[test]
     fn default_config_is_valid_and_offers_a_builtin_game() {
         let c = load(DEFAULT_YAML).unwrap();
-        assert_eq!(c.ssh.listen.port(), 2222);
-        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8085");
+        assert_eq!(c.ssh.listen.len(), 1);
+        assert_eq!(c.ssh.listen[0].port(), 2222);
+        assert_eq!(c.http.listen[0].to_string(), "127.0.0.1:8085");
         assert_eq!(c.games[0].id, "nethack");
         assert_eq!(c.games[0].key, 'p');
         assert!(c
@@ -782,6 +817,56 @@ mod tests {
             .any(|g| g.command == GameCommand::Builtin("amulet".into())));
         assert_eq!(c.ssh.kex[0], KexAlg::MlKem768X25519Sha256);
         assert!(c.cores >= 1);
+    }
+
+    #[test]
+    fn listen_takes_one_address_a_list_or_a_comma_separated_string() {
+        let v4: SocketAddr = "0.0.0.0:2222".parse().unwrap();
+        let v6: SocketAddr = "[::]:2222".parse().unwrap();
+        let c = load(&with("listen: \"0.0.0.0:2222\"", "listen: \"[::]:2222\"")).unwrap();
+        assert_eq!(c.ssh.listen, vec![v6]);
+        let c = load(&with(
+            "listen: \"0.0.0.0:2222\"",
+            "listen: [\"0.0.0.0:2222\", \"[::]:2222\"]",
+        ))
+        .unwrap();
+        assert_eq!(c.ssh.listen, vec![v4, v6]);
+        let c = load(&with(
+            "listen: \"127.0.0.1:8085\"",
+            "listen: \"127.0.0.1:8085, [::1]:8085\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.http.listen,
+            vec![
+                "127.0.0.1:8085".parse().unwrap(),
+                "[::1]:8085".parse().unwrap()
+            ]
+        );
+        let c = Config::from_yaml(
+            DEFAULT_YAML,
+            "test",
+            vec![(
+                "DUNGEONGATE_SSH_LISTEN".to_string(),
+                "0.0.0.0:2222,[::]:2222".to_string(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.ssh.listen, vec![v4, v6]);
+    }
+
+    #[test]
+    fn listen_lists_refuse_repeats_and_emptiness() {
+        let e = load(&with(
+            "listen: \"0.0.0.0:2222\"",
+            "listen: [\"[::]:2222\", \"[::]:2222\"]",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = load(&with("listen: \"0.0.0.0:2222\"", "listen: []")).unwrap_err();
+        assert!(e.to_string().contains("ssh.listen"), "{e}");
+        let e = load(&with("listen: \"0.0.0.0:2222\"", "listen: \"[::1]\"")).unwrap_err();
+        assert!(e.to_string().contains("host:port"), "{e}");
     }
 
     #[test]
@@ -850,7 +935,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.ssh.listen.port(), 2022);
+        assert_eq!(c.ssh.listen, vec!["127.0.0.1:2022".parse().unwrap()]);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/dg"));
         assert_eq!(c.cores, 3);
         let e = Config::from_yaml(

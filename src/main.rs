@@ -80,9 +80,9 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig => {
             println!(
-                "configuration is valid: ssh {} , http {}, {} data cores, {} games",
-                config.ssh.listen,
-                config.http.listen,
+                "configuration is valid: ssh {}, http {}, {} data cores, {} games",
+                list(&config.ssh.listen),
+                list(&config.http.listen),
                 config.cores,
                 config.games.len()
             );
@@ -121,9 +121,13 @@ fn serve(config: Config) -> anyhow::Result<()> {
     ])
     .context("cannot install signal handlers")?;
     let server = reactor::start(config).context("cannot start")?;
-    println!("ssh listening on {}", server.ssh_addr);
-    println!("http listening on {}", server.http_addr);
-    tracing::info!(addr = %server.ssh_addr, "dungeongate started");
+    for addr in &server.ssh_addrs {
+        println!("ssh listening on {addr}");
+    }
+    for addr in &server.http_addrs {
+        println!("http listening on {addr}");
+    }
+    tracing::info!(addrs = ?server.ssh_addrs, "dungeongate started");
     for sig in signals.forever() {
         match sig {
             signal_hook::consts::SIGHUP => {
@@ -138,4 +142,13 @@ fn serve(config: Config) -> anyhow::Result<()> {
     }
     server.join();
     Ok(())
+}
+
+/// Addresses as `a, b, c`.
+fn list(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -140,7 +140,7 @@ log: {{ level: warn }}
 
     let config = Config::load(Some(&cfg_path)).unwrap();
     let server = dungeongate::reactor::start(config).unwrap();
-    let mut sock = TcpStream::connect(server.ssh_addr).unwrap();
+    let mut sock = TcpStream::connect(server.ssh_addrs[0]).unwrap();
     sock.set_nodelay(true).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(2)))
         .unwrap();

@@ -135,7 +135,7 @@ impl Core {
         }
     }
 
-    /// Accept connections until shutdown.
+    /// Accept connections on one listener until shutdown.
     pub async fn accept_loop(self: Rc<Self>, listener: TcpListener) {
         // Accept fails in bursts (EMFILE, ENFILE, ENOBUFS): one warning per 10 s, with a count.
         let mut last_warning: Option<std::time::Instant> = None;
@@ -163,7 +163,6 @@ impl Core {
             };
             Conn::start(self.clone(), stream);
         }
-        self.shut_down_connections().await;
     }
 
     async fn wait_shutdown(&self) {
@@ -173,7 +172,7 @@ impl Core {
     }
 
     /// Tell every connection the server is stopping, hang up games, wait (bounded) for them.
-    async fn shut_down_connections(&self) {
+    pub async fn shut_down_connections(&self) {
         let conns: Vec<Rc<Conn>> = self
             .conns
             .borrow()

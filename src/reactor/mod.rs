@@ -6,6 +6,7 @@ pub mod clock;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod listen;
 pub mod lograte;
 pub mod notify;
 pub mod pool;
@@ -52,12 +53,12 @@ pub enum StartError {
     RunAs { user: String, reason: String },
 }
 
-/// A running server: its bound address and the means to stop it.
+/// A running server: its bound addresses and the means to stop it.
 pub struct Server {
-    /// Where SSH listens (the real port when the config said 0).
-    pub ssh_addr: SocketAddr,
+    /// Where SSH listens (the real ports when the config said 0), in the config's order.
+    pub ssh_addrs: Vec<SocketAddr>,
     /// Where HTTP (/metrics, /health) listens.
-    pub http_addr: SocketAddr,
+    pub http_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
     /// Data core executors (joined on shutdown).
     threads: Vec<glommio::ExecutorJoinHandle<()>>,
@@ -204,14 +205,9 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         reply_tx,
         http_tx,
     )?;
-    let http_addr = match http_rx.recv() {
+    let http_addrs = match http_rx.recv() {
         Ok(Ok(a)) => a,
-        Ok(Err(source)) => {
-            return Err(StartError::HttpBind {
-                addr: shared.config.http.listen,
-                source,
-            })
-        }
+        Ok(Err((addr, source))) => return Err(StartError::HttpBind { addr, source }),
         Err(_) => {
             return Err(StartError::Executor(
                 "the control core died at start".into(),
@@ -221,7 +217,7 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
 
     // Data cores bind one after the other so that port 0 resolves once and all share it.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut addr = shared.config.ssh.listen;
+    let mut addrs = shared.config.ssh.listen.clone();
     for (id, (req_tx, rep_rx)) in request_tx.into_iter().zip(reply_rx).enumerate() {
         let (bound_tx, bound_rx) = mpsc::channel();
         let placement = if cores <= cpus {
@@ -231,21 +227,22 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         };
         let shared_c = shared.clone();
         let key = host_key.clone();
+        let want = addrs.clone();
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("dg-core-{id}"))
             .blocking_thread_pool_placement(PoolPlacement::Unbound(2))
-            .spawn(move || run_data_core(id, shared_c, key, addr, req_tx, rep_rx, bound_tx))
+            .spawn(move || run_data_core(id, shared_c, key, want, req_tx, rep_rx, bound_tx))
             .map_err(|e| StartError::Executor(e.to_string()))?;
         threads.push(handle);
         match bound_rx.recv() {
-            Ok(Ok(a)) => addr = a,
-            Ok(Err(source)) => return Err(StartError::Bind { addr, source }),
+            Ok(Ok(a)) => addrs = a,
+            Ok(Err((addr, source))) => return Err(StartError::Bind { addr, source }),
             Err(_) => return Err(StartError::Executor(format!("core {id} died at start"))),
         }
     }
     Ok(Server {
-        ssh_addr: addr,
-        http_addr,
+        ssh_addrs: addrs,
+        http_addrs,
         shared,
         threads,
         _control: control,
@@ -258,22 +255,23 @@ fn spawn_control(
     shared: Arc<Shared>,
     requests: Vec<SharedReceiver<Envelope>>,
     replies: Vec<SharedSender<ReplyEnvelope>>,
-    http_bound: mpsc::Sender<std::io::Result<SocketAddr>>,
+    http_bound: mpsc::Sender<BindResult>,
 ) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
     let max_concurrent = shared.config.password.max_concurrent;
     LocalExecutorBuilder::new(Placement::Unbound)
         .name("dg-control")
         .blocking_thread_pool_placement(PoolPlacement::Unbound(max_concurrent))
         .spawn(move || async move {
-            match glommio::net::TcpListener::bind(shared.config.http.listen) {
-                Ok(listener) => {
-                    let local = listener.local_addr().unwrap_or(shared.config.http.listen);
-                    let _ = http_bound.send(Ok(local));
+            match bind_all(&shared.config.http.listen) {
+                Ok((listeners, locals)) => {
+                    let _ = http_bound.send(Ok(locals));
                     let state = Rc::new(http_state(&shared, store.clone()));
-                    glommio::spawn_local(metrics::serve(listener, state)).detach();
+                    for listener in listeners {
+                        glommio::spawn_local(metrics::serve(listener, state.clone())).detach();
+                    }
                 }
                 Err(e) => {
-                    let _ = http_bound.send(Err(std::io::Error::other(e.to_string())));
+                    let _ = http_bound.send(Err(e));
                     return;
                 }
             }
@@ -345,30 +343,56 @@ fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
     state
 }
 
+/// What binding a list of addresses gave: the addresses bound (real ports), or the one that
+/// failed and why.
+type BindResult = Result<Vec<SocketAddr>, (SocketAddr, std::io::Error)>;
+
+/// Listeners on every address of `list` for this executor, with their bound addresses.
+fn bind_all(
+    list: &[SocketAddr],
+) -> Result<(Vec<glommio::net::TcpListener>, Vec<SocketAddr>), (SocketAddr, std::io::Error)> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let v6_only = listen::v6_only(list);
+    let mut listeners = Vec::with_capacity(list.len());
+    let mut locals = Vec::with_capacity(list.len());
+    for &addr in list {
+        let std_listener = listen::bind(addr, v6_only).map_err(|e| (addr, e))?;
+        locals.push(std_listener.local_addr().unwrap_or(addr));
+        // SAFETY: the descriptor moves out of the std listener into glommio's, which owns
+        // and closes it.
+        listeners
+            .push(unsafe { glommio::net::TcpListener::from_raw_fd(std_listener.into_raw_fd()) });
+    }
+    Ok((listeners, locals))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_data_core(
     id: usize,
     shared: Arc<Shared>,
     host_key: HostKey,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     requests: SharedSender<Envelope>,
     replies: SharedReceiver<ReplyEnvelope>,
-    bound: mpsc::Sender<std::io::Result<SocketAddr>>,
+    bound: mpsc::Sender<BindResult>,
 ) {
-    let listener = match glommio::net::TcpListener::bind(addr) {
+    let (listeners, locals) = match bind_all(&addrs) {
         Ok(l) => l,
         Err(e) => {
-            let _ = bound.send(Err(std::io::Error::other(e.to_string())));
+            let _ = bound.send(Err(e));
             return;
         }
     };
-    let local = listener.local_addr().unwrap_or(addr);
     let Some(metrics) = shared.registry.core(id) else {
-        let _ = bound.send(Err(std::io::Error::other("no metrics for this core")));
+        let first = addrs.first().copied().unwrap_or(([0, 0, 0, 0], 0).into());
+        let _ = bound.send(Err((
+            first,
+            std::io::Error::other("no metrics for this core"),
+        )));
         return;
     };
     shared.cores_bound.fetch_add(1, Ordering::Relaxed);
-    let _ = bound.send(Ok(local));
+    let _ = bound.send(Ok(locals.clone()));
     let settings = Rc::new(ssh_settings(&shared.config, host_key));
     let (to_control, replies) =
         futures_lite::future::zip(requests.connect(), replies.connect()).await;
@@ -390,8 +414,15 @@ async fn run_data_core(
     if let Ok(t) = glommio::spawn_local_into(core.clone().dispatch_replies(replies), tq) {
         t.detach();
     }
-    tracing::debug!(core = id, addr = %local, "core listening");
-    core.clone().accept_loop(listener).await;
+    tracing::debug!(core = id, addrs = ?locals, "core listening");
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| glommio::spawn_local(core.clone().accept_loop(l)))
+        .collect();
+    for l in loops {
+        l.await;
+    }
+    core.shut_down_connections().await;
     tracing::debug!(core = id, "core stopped");
 }
 

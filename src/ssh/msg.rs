@@ -66,6 +66,11 @@ impl MsgType {
         (20..=49).contains(&n)
     }
 
+    /// Messages of a particular key exchange method (30–49, RFC 4250 §4.1.2).
+    pub fn is_kex_method_specific(n: u8) -> bool {
+        (30..=49).contains(&n)
+    }
+
     /// Transport-generic messages (1–19) that any peer may send at any time outside strict KEX.
     pub fn is_transport_generic(n: u8) -> bool {
         (1..=19).contains(&n)

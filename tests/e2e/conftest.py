@@ -300,6 +300,7 @@ class Server:
         scripts: pathlib.Path,
         ssh_overrides: Optional[dict] = None,
         config_overrides: Optional[dict] = None,
+        listen_hosts: Iterable[str] = ("127.0.0.1",),
     ):
         self.binary = binary
         self.root = root
@@ -310,6 +311,8 @@ class Server:
         self.scripts = scripts
         self.ssh_overrides = dict(ssh_overrides or {})
         self.config_overrides = dict(config_overrides or {})
+        # Hosts SSH and HTTP listen on (IPv6 ones in brackets), all on the same two ports.
+        self.listen_hosts = list(listen_hosts)
         self.port = 0
         self.http_port = 0
         self.proc: Optional[subprocess.Popen] = None
@@ -322,7 +325,7 @@ class Server:
 
     def config_dict(self) -> dict:
         ssh = {
-            "listen": f"127.0.0.1:{self.port}",
+            "listen": self._listen(self.port),
             "max_auth_tries": 3,
             "login_grace_seconds": 120,
         }
@@ -332,7 +335,7 @@ class Server:
             "data_dir": str(self.data_dir),
             "cores": 2,
             "ssh": ssh,
-            "http": {"listen": f"127.0.0.1:{self.http_port}"},
+            "http": {"listen": self._listen(self.http_port)},
             "password": {
                 "memory_kib": 64,
                 "iterations": 1,
@@ -345,6 +348,10 @@ class Server:
         }
         cfg.update(self.config_overrides)
         return cfg
+
+    def _listen(self, port: int):
+        addrs = [f"{h}:{port}" for h in self.listen_hosts]
+        return addrs[0] if len(addrs) == 1 else addrs
 
     def write_config(self) -> None:
         # JSON is YAML: no quoting surprises.
@@ -403,7 +410,7 @@ class Server:
             status = self.proc.poll()
             self._kill_hard()
             raise AssertionError(
-                f"server did not print 'ssh listening on 127.0.0.1:{self.port}' "
+                f"server did not print 'ssh listening on …:{self.port}' "
                 f"(exit status {status}, waited={bool(ok)})\nstdout: {self.stdout_lines}\n"
                 f"log:\n{self.log_tail()}"
             )
@@ -414,7 +421,7 @@ class Server:
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.stdout_lines.append(line)
-            if re.search(rf"ssh listening on 127\.0\.0\.1:{self.port}\b", line):
+            if re.search(rf"ssh listening on \S+:{self.port}\b", line):
                 self._listening.set()
 
     def log_tail(self, n: int = 25) -> str:
@@ -773,7 +780,9 @@ class SshProc:
             _OWNED_PIDS.discard(self.p.pid)
 
 
-def ssh_argv(port: int, user: str, *opts: str, key: Optional[KeyPair] = None, command=None) -> list[str]:
+def ssh_argv(
+    port: int, user: str, *opts: str, key: Optional[KeyPair] = None, command=None, host="127.0.0.1"
+) -> list[str]:
     argv = [
         "ssh",
         "-tt",
@@ -806,7 +815,7 @@ def ssh_argv(port: int, user: str, *opts: str, key: Optional[KeyPair] = None, co
             str(key.private),
         ]
     argv += list(opts)
-    argv.append(f"{user}@127.0.0.1")
+    argv.append(f"{user}@{host}")
     if command is not None:
         argv.append(command)
     return argv
@@ -908,12 +917,14 @@ class ParamikoShell:
         self.chan.sendall(data)
 
 
-def paramiko_transport(port: int, kex: Optional[str] = None, cipher: Optional[str] = None):
+def paramiko_transport(
+    port: int, kex: Optional[str] = None, cipher: Optional[str] = None, host: str = "127.0.0.1"
+):
     """A paramiko client transport after its first key exchange. A Transport is a context
     manager: `with paramiko_transport(port) as t:` closes it on leaving the block."""
     import paramiko
 
-    sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    sock = socket.create_connection((host, port), timeout=IO_TIMEOUT)
     t = paramiko.Transport(sock)
     t.banner_timeout = IO_TIMEOUT
     t.auth_timeout = IO_TIMEOUT
@@ -1056,3 +1067,118 @@ def lobby_play_cat(sh: ParamikoShell, server: Server, token: str, *lobby: str) -
     sh.screen.screen.reset()
     sh.send(b"\x04")
     sh.wait_for(*lobby)
+
+
+# ----------------------------------------------------------------------------------------------
+# any client in a real terminal
+
+
+class TermProc:
+    """A client program running in a pseudo-terminal of its own (its controlling terminal), as
+    when a person types the command: for clients that insist on a terminal for `-t` (dbclient,
+    plink). The output feeds a screen; the interface matches ParamikoShell, so the lobby
+    helpers drive either."""
+
+    def __init__(self, argv: list[str], env: Optional[dict] = None, cols: int = 80, rows: int = 24):
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.argv = argv
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+        def make_controlling_terminal() -> None:
+            # Runs after setsid (start_new_session) and after fds 0-2 became the slave.
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.p = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=make_controlling_terminal,
+        )
+        os.close(slave)
+        _OWNED_PIDS.add(self.p.pid)
+        self.master = master
+        self.screen = Screen(cols, rows)
+        self.cv = threading.Condition()
+        self.eof = False
+        self.reader = threading.Thread(target=self._pump, daemon=True)
+        self.reader.start()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO once the client exits and the slave has no holder
+                chunk = b""
+            with self.cv:
+                if chunk:
+                    self.screen.feed(chunk)
+                else:
+                    self.eof = True
+                self.cv.notify_all()
+            if not chunk:
+                return
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def wait_raw(self, needle: bytes, timeout: float = IO_TIMEOUT) -> None:
+        """Wait until the bytes the client printed contain `needle`."""
+        self._wait(lambda: needle in self.screen.raw, f"{needle!r} never printed", timeout)
+
+    def wait_for(self, *needles: str, timeout: float = IO_TIMEOUT) -> None:
+        """Wait until the screen shows every one of `needles`."""
+        self._wait(lambda: self.screen.has(*needles), f"screen never showed {needles!r}", timeout)
+
+    def wait_eof(self, timeout: float = IO_TIMEOUT) -> None:
+        self._wait(lambda: self.eof, "the client did not finish", timeout)
+
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    raise AssertionError(f"{what} (exit {self.p.poll()})\n{self.describe()}")
+                self.cv.wait(min(left, 0.5))
+
+    def wait(self, timeout: float = IO_TIMEOUT) -> int:
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"client did not exit within {timeout}s\n{self.describe()}")
+        self.reader.join(timeout=IO_TIMEOUT)
+        _OWNED_PIDS.discard(self.p.pid)
+        return rc
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(timeout=STOP_TIMEOUT)
+        _OWNED_PIDS.discard(self.p.pid)
+
+    def describe(self) -> str:
+        return (
+            f"argv: {' '.join(self.argv)}\n"
+            f"printed (tail): {bytes(self.screen.raw[-2000:])!r}\n"
+            f"screen:\n{self.screen.text()}"
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.kill()
+        else:
+            _OWNED_PIDS.discard(self.p.pid)
+        self.reader.join(timeout=IO_TIMEOUT)
+        os.close(self.master)

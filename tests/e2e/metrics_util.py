@@ -53,8 +53,10 @@ class HttpResponse:
         return f"HTTP {self.status} {self.headers} {self.body[:600]!r}"
 
 
-def http_request(port: int, path: str, method: str = "GET", body: Optional[bytes] = None) -> HttpResponse:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=IO_TIMEOUT)
+def http_request(
+    port: int, path: str, method: str = "GET", body: Optional[bytes] = None, host: str = "127.0.0.1"
+) -> HttpResponse:
+    conn = http.client.HTTPConnection(host, port, timeout=IO_TIMEOUT)
     try:
         conn.request(method, path, body=body)
         r = conn.getresponse()

@@ -41,7 +41,8 @@ enum Phase {
         ours: Vec<u8>,
         theirs: Vec<u8>,
         neg: Negotiated,
-        /// The client sent a guessed KEX packet that guessed wrong: skip it.
+        /// The client announced a guessed KEX packet and guessed wrong: the next packet is
+        /// that guess and is ignored (RFC 4253 §7).
         skip_guess: bool,
     },
     /// We sent our reply and NEWKEYS; waiting for the client's NEWKEYS.
@@ -191,6 +192,19 @@ impl ServerConnection {
         n: u8,
         payload: &[u8],
     ) -> Result<Option<RawEvent>, Error> {
+        if let Phase::AwaitClientPublic { skip_guess, .. } = &mut self.kex.phase {
+            if std::mem::take(skip_guess) {
+                // A guess is the first message of the client's favourite method, whatever
+                // that method is (30–49); anything else cannot be one.
+                if MsgType::is_kex_method_specific(n) {
+                    return Ok(None);
+                }
+                return Err(Error::Unexpected {
+                    expected: "the client's guessed key exchange packet",
+                    got: "a message that no key exchange method starts with",
+                });
+            }
+        }
         match MsgType::from_u8(n) {
             Some(MsgType::KexInit) => self.on_client_kexinit(payload).map(|()| None),
             Some(MsgType::KexEcdhInit) => self.on_client_public(payload).map(|()| None),
@@ -228,11 +242,11 @@ impl ServerConnection {
             }
         };
         let neg = self.negotiate(&theirs)?;
-        let guessed_right = theirs
-            .kex
-            .iter()
-            .next()
-            .is_some_and(|k| k == neg.kex.name())
+        // RFC 4253 §7: a guess is right only when both sides list the same key exchange first
+        // and the same host key algorithm first (OpenSSH compares exactly these). Comparing
+        // with the negotiated algorithm instead takes a guess the client itself knows to be
+        // wrong, and then fails on the replacement packet it sends (dropbear's dbclient).
+        let guessed_right = theirs.kex.iter().next() == self.settings.kex.first().map(|k| k.name())
             && theirs.host_key.iter().next() == Some(HOST_KEY_ALG);
         self.kex.phase = Phase::AwaitClientPublic {
             ours,
@@ -277,22 +291,8 @@ impl ServerConnection {
     fn on_client_public(&mut self, payload: &[u8]) -> Result<(), Error> {
         let (ours, theirs, neg) = match std::mem::replace(&mut self.kex.phase, Phase::Idle) {
             Phase::AwaitClientPublic {
-                ours,
-                theirs,
-                neg,
-                skip_guess,
-            } => {
-                if skip_guess {
-                    self.kex.phase = Phase::AwaitClientPublic {
-                        ours,
-                        theirs,
-                        neg,
-                        skip_guess: false,
-                    };
-                    return Ok(());
-                }
-                (ours, theirs, neg)
-            }
+                ours, theirs, neg, ..
+            } => (ours, theirs, neg),
             _ => {
                 return Err(Error::Unexpected {
                     expected: "KEXINIT first",

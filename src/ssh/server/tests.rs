@@ -8,7 +8,7 @@
 )]
 
 use super::*;
-use crate::ssh::client::{serve, Client, ClientAuth, ClientConfig, ClientEvent, Reply};
+use crate::ssh::client::{serve, Client, ClientAuth, ClientConfig, ClientEvent, Guess, Reply};
 use crate::ssh::msg::DisconnectReason;
 
 const KEY_A: [u8; 32] = [0xA1; 32];
@@ -641,4 +641,147 @@ fn a_repeated_userauth_service_request_is_accepted_again() {
     p.client.send_raw_payload(&pw);
     p.pump();
     assert_eq!(p.server.user(), Some("alice"));
+}
+
+/// A client that sets `first_kex_packet_follows`, advertising `kex_names` and `host_keys` and
+/// computing `kex`, with or without strict KEX.
+fn guessing_client(
+    kex: KexAlg,
+    kex_names: &[&'static str],
+    host_keys: &[&'static str],
+    guess: Guess,
+    strict_kex: bool,
+) -> ClientConfig {
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.kex = kex;
+    cfg.kex_names = kex_names.to_vec();
+    cfg.host_key_names = host_keys.to_vec();
+    cfg.guess = Some(guess);
+    cfg.strict_kex = strict_kex;
+    cfg
+}
+
+/// The server's own first choices (RFC 4253 §7 compares these with the client's).
+fn server_first_kex() -> KexAlg {
+    settings().kex[0]
+}
+
+#[test]
+fn a_right_guess_is_used_as_the_key_exchange_packet() {
+    for strict in [true, false] {
+        let first = server_first_kex();
+        let cfg = guessing_client(
+            first,
+            &[first.name(), "curve25519-sha256"],
+            &["ssh-ed25519", "rsa-sha2-512"],
+            Guess::EcdhInit,
+            strict,
+        );
+        let mut p = Pair::new(cfg, settings(), alice_app());
+        p.pump();
+        // The client sent one ECDH_INIT only: had the server skipped it, nothing would move.
+        assert!(
+            p.authed_and_open(),
+            "strict={strict}: {:?}",
+            p.client.events
+        );
+    }
+}
+
+#[test]
+fn a_guess_with_another_first_kex_is_skipped_even_when_that_kex_is_negotiated() {
+    // dbclient's case: it prefers curve25519, the server mlkem; negotiation picks curve25519
+    // (the client's order wins), yet the guess is wrong and the client sends a second packet.
+    for strict in [true, false] {
+        let cfg = guessing_client(
+            KexAlg::Curve25519Sha256,
+            &["curve25519-sha256", server_first_kex().name()],
+            &["ssh-ed25519"],
+            Guess::EcdhInit,
+            strict,
+        );
+        assert_ne!(server_first_kex(), KexAlg::Curve25519Sha256);
+        let mut p = Pair::new(cfg, settings(), alice_app());
+        p.pump();
+        assert!(
+            p.authed_and_open(),
+            "strict={strict}: {:?}",
+            p.client.events
+        );
+        assert!(p.app.closed.is_empty(), "{:?}", p.app.closed);
+    }
+}
+
+#[test]
+fn a_guess_with_another_first_host_key_algorithm_is_skipped() {
+    for strict in [true, false] {
+        let first = server_first_kex();
+        let cfg = guessing_client(
+            first,
+            &[first.name()],
+            &["rsa-sha2-512", "ssh-ed25519"],
+            Guess::EcdhInit,
+            strict,
+        );
+        let mut p = Pair::new(cfg, settings(), alice_app());
+        p.pump();
+        assert!(
+            p.authed_and_open(),
+            "strict={strict}: {:?}",
+            p.client.events
+        );
+    }
+}
+
+#[test]
+fn a_wrong_guess_of_another_method_s_first_message_is_skipped() {
+    // A client that guessed diffie-hellman-group-exchange sends KEX_DH_GEX_REQUEST (34).
+    let mut gex_request = vec![34];
+    for v in [2048u32, 3072, 8192] {
+        gex_request.extend_from_slice(&v.to_be_bytes());
+    }
+    let cfg = guessing_client(
+        KexAlg::Curve25519Sha256,
+        &["diffie-hellman-group-exchange-sha256", "curve25519-sha256"],
+        &["ssh-ed25519"],
+        Guess::Raw(gex_request),
+        true,
+    );
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    assert!(p.authed_and_open(), "{:?}", p.client.events);
+}
+
+#[test]
+fn a_guessed_packet_of_a_type_no_method_starts_with_ends_the_connection() {
+    // Wrong guess: the packet to skip is a NEWKEYS, which no key exchange starts with.
+    let cfg = guessing_client(
+        KexAlg::Curve25519Sha256,
+        &["curve25519-sha256"],
+        &["ssh-ed25519"],
+        Guess::Raw(vec![21]),
+        false,
+    );
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    assert!(!p.client.events.contains(&ClientEvent::AuthSuccess));
+    assert!(p.server.is_closed());
+    assert!(matches!(
+        p.app.closed.as_slice(),
+        [CloseReason::Error(Error::Unexpected { .. })]
+    ));
+
+    // Right guess: the packet must be the negotiated method's KEX_ECDH_INIT.
+    let first = server_first_kex();
+    let cfg = guessing_client(
+        first,
+        &[first.name()],
+        &["ssh-ed25519"],
+        Guess::Raw(vec![34, 0, 0, 8, 0]),
+        true,
+    );
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    assert!(!p.client.events.contains(&ClientEvent::AuthSuccess));
+    assert!(p.server.is_closed());
 }
