@@ -2,6 +2,7 @@
 //! (`%u` user, `%d` user dir, `%r` rc file, `%D` data dir), per-user directory and rc file,
 //! the environment (nothing of the server's own leaks in), and the built-in games.
 
+use super::userfiles::{self, UserFileError};
 use crate::config::{Config, GameCommand, GameConfig};
 use crate::pty::{Rlimits, RunAs, SpawnSpec, WinSize};
 use std::ffi::OsString;
@@ -67,7 +68,7 @@ pub fn prepare(
         .as_deref()
         .map(|t| expand(t, user, "", "", &data_dir_s));
     if let Some(dir) = &user_dir {
-        create_owned_dir(Path::new(dir), run_as)?;
+        userfiles::ensure_user_dir(Path::new(dir), run_as).map_err(refused)?;
     }
     let user_dir_s = user_dir.clone().unwrap_or_default();
     let rc_file = game
@@ -75,10 +76,7 @@ pub fn prepare(
         .as_deref()
         .map(|t| expand(t, user, &user_dir_s, "", &data_dir_s));
     if let (Some(rc), Some(template)) = (&rc_file, &game.rc_template) {
-        if !Path::new(rc).exists() {
-            std::fs::write(rc, template)?;
-            chown_to(Path::new(rc), run_as)?;
-        }
+        userfiles::create_rc_file(Path::new(rc), template, run_as).map_err(refused)?;
     }
     let rc_s = rc_file.unwrap_or_default();
     let x = |t: &str| expand(t, user, &user_dir_s, &rc_s, &data_dir_s);
@@ -143,19 +141,10 @@ fn absolute(p: &Path) -> io::Result<PathBuf> {
     }
 }
 
-fn create_owned_dir(dir: &Path, run_as: Option<&RunAs>) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
-    chown_to(dir, run_as)
-}
-
-fn chown_to(path: &Path, run_as: Option<&RunAs>) -> io::Result<()> {
-    if let Some(r) = run_as {
-        std::os::unix::fs::chown(path, Some(r.uid), Some(r.gid))?;
-    }
-    Ok(())
+/// A per-user file that could not be made safely: the game does not start, and the caller
+/// logs the reason (a planted link names itself in the message).
+fn refused(e: UserFileError) -> io::Error {
+    io::Error::other(e)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod launch;
 pub mod session;
+pub mod userfiles;
 
 pub use launch::{is_available, prepare, TerminalInfo};
 pub use session::{Accounting, GameSession, Viewer};

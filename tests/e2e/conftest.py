@@ -607,7 +607,23 @@ def module_factory(dg_bin, scripts_dir, tmp_path_factory):
 @pytest.fixture
 def server_factory(request, dg_bin, scripts_dir, tmp_path):
     """Servers for one test (own config); stopped and checked at the end of the test."""
-    f = ServerFactory(dg_bin, tmp_path, scripts_dir)
+    yield from _per_test_factory(request, ServerFactory(dg_bin, tmp_path, scripts_dir))
+
+
+@pytest.fixture
+def games_user_factory(request, dg_bin, scripts_dir):
+    """Like server_factory, with the servers' data dirs under a directory the games user can
+    pass through (pytest's own temp dirs are root's, mode 0700): for games with per-user
+    directories, which run as that user."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix="dg-e2e-games-"))
+    os.chmod(root, 0o711)
+    try:
+        yield from _per_test_factory(request, ServerFactory(dg_bin, root, scripts_dir))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _per_test_factory(request, f: ServerFactory):
     yield f
     if _call_failed(request):
         for s in f.servers:
