@@ -10,7 +10,7 @@ use super::control::{Reply, Request, SshAttempt, SshOutcome};
 use super::core::Core;
 use super::lograte::Verdict;
 use super::notify::Notify;
-use super::terminal::{Identity, Terminal};
+use super::terminal::{ChannelKey, Identity, Terminal};
 use crate::metrics::{AuthMethod, Direction};
 use crate::ssh::msg::DisconnectReason;
 use crate::ssh::server::{AuthAttempt, ChannelId, CloseReason, Event, ServerConnection};
@@ -57,6 +57,8 @@ pub struct Conn {
     pub identity: RefCell<Option<Identity>>,
     /// The terminal of each session channel.
     pub terminals: RefCell<BTreeMap<ChannelId, Terminal>>,
+    /// Serial of the next terminal (see [`ChannelKey`]).
+    next_serial: Cell<u64>,
     /// The connection is over (socket closing).
     closed: Cell<bool>,
     /// Set when the writer has flushed and shut the socket.
@@ -99,6 +101,7 @@ impl Conn {
             armed_deadline: Cell::new(None),
             identity: RefCell::new(None),
             terminals: RefCell::new(BTreeMap::new()),
+            next_serial: Cell::new(0),
             closed: Cell::new(false),
             finished: Cell::new(false),
             accepted_at: std::time::Instant::now(),
@@ -332,7 +335,11 @@ impl Conn {
                 }
                 Event::ChannelOpen { channel } => {
                     drop(ssh);
-                    self.terminals.borrow_mut().insert(channel, Terminal::new());
+                    let serial = self.next_serial.get();
+                    self.next_serial.set(serial + 1);
+                    self.terminals
+                        .borrow_mut()
+                        .insert(channel, Terminal::new(serial));
                 }
                 Event::PtyRequest {
                     channel,
@@ -424,6 +431,29 @@ impl Conn {
     ) -> Option<R> {
         let mut terms = self.terminals.borrow_mut();
         terms.get_mut(&channel).map(|t| f(t, self))
+    }
+
+    /// Run `f` on the terminal `key` names, if that very terminal is still open (not a newer
+    /// one that reuses its channel id).
+    pub fn with_terminal_at<R>(
+        self: &Rc<Self>,
+        key: ChannelKey,
+        f: impl FnOnce(&mut Terminal, &Rc<Self>) -> R,
+    ) -> Option<R> {
+        let mut terms = self.terminals.borrow_mut();
+        terms
+            .get_mut(&key.id)
+            .filter(|t| t.serial() == key.serial)
+            .map(|t| f(t, self))
+    }
+
+    /// The key of the terminal now open on `channel`.
+    pub fn key_of(&self, channel: ChannelId) -> Option<ChannelKey> {
+        let serial = self.terminals.borrow().get(&channel)?.serial();
+        Some(ChannelKey {
+            id: channel,
+            serial,
+        })
     }
 
     /// Ask the control core about an SSH authentication attempt, then answer the SSH core.

@@ -39,7 +39,19 @@ enum Mode {
     Closing,
 }
 
+/// A channel as later work (a game start, a control-core answer, a game's output) knows it:
+/// its id and the serial of the terminal that was on it when the work began. The SSH core
+/// reuses channel ids lowest-first, so an id alone could land a late answer on a newer
+/// channel; the serial is never reused on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelKey {
+    pub id: ChannelId,
+    pub serial: u64,
+}
+
 pub struct Terminal {
+    /// Which opening of the channel id this is (see [`ChannelKey`]).
+    serial: u64,
     /// TERM from pty-req; `None` without a PTY.
     term: Option<String>,
     size: WinSize,
@@ -54,15 +66,10 @@ pub struct Terminal {
     session_started: Option<std::time::Instant>,
 }
 
-impl Default for Terminal {
-    fn default() -> Self {
-        Terminal::new()
-    }
-}
-
 impl Terminal {
-    pub fn new() -> Terminal {
+    pub fn new(serial: u64) -> Terminal {
         Terminal {
+            serial,
             term: None,
             size: WinSize {
                 cols: 80,
@@ -76,6 +83,10 @@ impl Terminal {
             close_after: None,
             session_started: None,
         }
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     pub fn set_pty(&mut self, term: String, size: TermSize) {
@@ -180,6 +191,37 @@ impl Terminal {
         }
     }
 
+    /// Leave the Starting state: the lobby to return to and the input typed meanwhile, or None
+    /// (state unchanged) when the channel is not starting a game. The caller sets the next mode.
+    fn take_starting(&mut self) -> Option<(Option<Lobby>, Vec<u8>)> {
+        if !matches!(self.mode, Mode::Starting { .. }) {
+            return None;
+        }
+        match std::mem::replace(&mut self.mode, Mode::Closing) {
+            Mode::Starting { lobby, held_input } => Some((lobby, held_input)),
+            other => {
+                self.mode = other;
+                None
+            }
+        }
+    }
+
+    /// The channel's game ended: back to the lobby it came from, or close with `status`.
+    fn game_ended(&mut self, status: u32) {
+        if !matches!(self.mode, Mode::Game { .. }) {
+            return;
+        }
+        match std::mem::replace(&mut self.mode, Mode::Closing) {
+            Mode::Game {
+                lobby: Some(mut l), ..
+            } => {
+                l.handle_game_ended("Your game has ended.".into());
+                self.mode = Mode::Lobby(l);
+            }
+            _ => self.close_after = Some(status),
+        }
+    }
+
     /// Finish the channel with a message and exit status.
     fn finish_with(&mut self, text: &str, status: u32) {
         self.queue_output(text.as_bytes());
@@ -246,7 +288,7 @@ impl Terminal {
             conn.after_activity();
             return;
         }
-        if let (Some(g), Some(u)) = (game, user) {
+        if let (Some(g), Some(u), Some(key)) = (game, user, conn.key_of(channel)) {
             conn.with_terminal(channel, |t, _| {
                 t.begin_session(&conn.core.metrics);
                 t.mode = Mode::Starting {
@@ -254,7 +296,7 @@ impl Terminal {
                     held_input: Vec::new(),
                 }
             });
-            conn.spawn_urgent(launch(conn.clone(), channel, g.id, u.name));
+            conn.spawn_urgent(launch(conn.clone(), key, g.id, u.name));
         }
     }
 
@@ -284,16 +326,18 @@ impl Terminal {
                 _ => false,
             })
             .unwrap_or(false);
-        if wants_idle {
+        if let (true, Some(key)) = (wants_idle, conn.key_of(channel)) {
             let c = conn.clone();
             conn.spawn(async move {
                 glommio::timer::sleep(std::time::Duration::from_millis(60)).await;
-                c.with_terminal(channel, |t, _| {
+                let still_there = c.with_terminal_at(key, |t, _| {
                     if let Mode::Lobby(l) = &mut t.mode {
                         l.handle_input_idle();
                     }
                 });
-                Terminal::after_input_idle(&c, channel);
+                if still_there.is_some() {
+                    Terminal::after_input_idle(&c, channel);
+                }
             });
         }
     }
@@ -363,7 +407,9 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                     _ => None,
                 })
                 .flatten();
-            let Some(user) = user else { return };
+            let (Some(user), Some(key)) = (user, conn.key_of(channel)) else {
+                return;
+            };
             conn.with_terminal(channel, |t, _| {
                 if let Mode::Lobby(l) = std::mem::replace(&mut t.mode, Mode::Setup) {
                     t.mode = Mode::Starting {
@@ -372,7 +418,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                     };
                 }
             });
-            conn.spawn_urgent(launch(conn.clone(), channel, game_id, user.name));
+            conn.spawn_urgent(launch(conn.clone(), key, game_id, user.name));
         }
         LobbyAction::Login { name, password } => {
             ask_control(conn, channel, Request::Login { name, password }, |l, r| {
@@ -439,10 +485,13 @@ fn ask_control(
     request: Request,
     apply: impl FnOnce(&mut Lobby, Option<Reply>) + 'static,
 ) {
+    let Some(key) = conn.key_of(channel) else {
+        return;
+    };
     let c = conn.clone();
     conn.spawn_urgent(async move {
         let reply = c.core.request(request).await;
-        c.with_terminal(channel, |t, _| {
+        c.with_terminal_at(key, |t, _| {
             if let Mode::Lobby(l) = &mut t.mode {
                 apply(l, reply)
             }
@@ -453,13 +502,13 @@ fn ask_control(
 }
 
 /// Spawn `game_id` for `user` on this core and attach the channel as its player.
-async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: String) {
+async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) {
     let config = conn.core.shared.config.clone();
     let run_as = conn.core.shared.run_as.clone();
     let Some(game) = config.games.iter().find(|g| g.id == game_id).cloned() else {
         return;
     };
-    let Some(info) = conn.with_terminal(channel, |t, _| t.terminal_info()) else {
+    let Some(info) = conn.with_terminal_at(key, |t, _| t.terminal_info()) else {
         return;
     };
     let spawn_user = user.clone();
@@ -479,7 +528,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
             tracing::warn!(game = %game_id, error = %e, "game failed to start");
             refuse_play(
                 &conn,
-                channel,
+                key,
                 "The game could not be started; the operator has been told.",
             );
             return;
@@ -487,7 +536,7 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
     };
     let viewer: Rc<dyn Viewer> = Rc::new(PlayerViewer {
         conn: Rc::downgrade(&conn),
-        channel,
+        key,
     });
     let session = match GameSession::start(
         game_id.clone(),
@@ -504,50 +553,52 @@ async fn launch(conn: Rc<Conn>, channel: ChannelId, game_id: String, user: Strin
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "game session setup failed");
-            refuse_play(&conn, channel, "The game could not be started.");
+            refuse_play(&conn, key, "The game could not be started.");
             return;
         }
     };
-    if conn.is_closed() || conn.with_terminal(channel, |_, _| ()).is_none() {
-        // The player left while the game was starting: hang it up like any other.
+    let attached = !conn.is_closed()
+        && conn
+            .with_terminal_at(key, |t, _| match t.take_starting() {
+                Some((lobby, held_input)) => {
+                    // Just started, so the game takes it; acknowledged once written.
+                    if !held_input.is_empty() {
+                        session.write_input(&held_input);
+                    }
+                    t.mode = Mode::Game {
+                        session: session.clone(),
+                        lobby,
+                    };
+                    true
+                }
+                None => false,
+            })
+            .unwrap_or(false);
+    if !attached {
+        // The player left, or closed this channel, while the game was starting: hang it up
+        // like any other.
         session.hang_up();
         return;
     }
     tracing::info!(game = %game_id, "game started");
-    conn.with_terminal(channel, |t, _| {
-        if let Mode::Starting { lobby, held_input } = std::mem::replace(&mut t.mode, Mode::Setup) {
-            // Just started, so the game takes it; acknowledged once written.
-            if !held_input.is_empty() {
-                session.write_input(&held_input);
-            }
-            t.mode = Mode::Game { session, lobby };
-        }
-    });
 }
 
-fn refuse_play(conn: &Rc<Conn>, channel: ChannelId, message: &str) {
-    let held = conn.with_terminal(channel, |t, _| {
-        match std::mem::replace(&mut t.mode, Mode::Setup) {
-            Mode::Starting {
-                lobby: Some(mut l),
-                held_input,
-            } => {
-                l.handle_play_refused(message.to_owned());
-                t.mode = Mode::Lobby(l);
-                held_input.len()
-            }
-            Mode::Starting { held_input, .. } => {
-                t.finish_with(&format!("{message}\r\n"), 1);
-                held_input.len()
-            }
-            other => {
-                t.mode = other;
-                0
-            }
+fn refuse_play(conn: &Rc<Conn>, key: ChannelKey, message: &str) {
+    let held = conn.with_terminal_at(key, |t, _| match t.take_starting() {
+        Some((Some(mut l), held_input)) => {
+            l.handle_play_refused(message.to_owned());
+            t.mode = Mode::Lobby(l);
+            held_input.len()
         }
+        Some((None, held_input)) => {
+            t.mode = Mode::Closing;
+            t.finish_with(&format!("{message}\r\n"), 1);
+            held_input.len()
+        }
+        None => 0,
     });
     if let Some(n) = held.filter(|n| *n > 0) {
-        conn.ssh.borrow_mut().channel_consumed(channel, n);
+        conn.ssh.borrow_mut().channel_consumed(key.id, n);
     }
     conn.flush_terminals();
     conn.after_activity();
@@ -556,41 +607,51 @@ fn refuse_play(conn: &Rc<Conn>, channel: ChannelId, message: &str) {
 /// The player's SSH channel as a viewer of its game.
 struct PlayerViewer {
     conn: Weak<Conn>,
-    channel: ChannelId,
+    /// The channel this game was started on; nothing reaches a newer channel with its id.
+    key: ChannelKey,
+}
+
+impl PlayerViewer {
+    /// The connection, while the game's channel is still open on it.
+    fn live_conn(&self) -> Option<Rc<Conn>> {
+        let c = self.conn.upgrade()?;
+        c.with_terminal_at(self.key, |_, _| ())?;
+        Some(c)
+    }
 }
 
 impl Viewer for PlayerViewer {
     fn room(&self) -> usize {
-        let Some(c) = self.conn.upgrade() else {
+        let Some(c) = self.live_conn() else {
             return 0;
         };
         // Output still queued on the channel goes first.
         let queued = c
-            .with_terminal(self.channel, |t, _| !t.out.is_empty())
+            .with_terminal_at(self.key, |t, _| !t.out.is_empty())
             .unwrap_or(true);
         if c.is_closed() || queued {
             0
         } else {
-            c.room(self.channel)
+            c.room(self.key.id)
         }
     }
 
     fn deliver(&self, data: &[u8]) {
-        if let Some(c) = self.conn.upgrade() {
-            let sent = c.ssh.borrow_mut().send_data(self.channel, data);
+        if let Some(c) = self.live_conn() {
+            let sent = c.ssh.borrow_mut().send_data(self.key.id, data);
             if sent < data.len() {
                 // The room we were promised went away while the read was in flight (a key
                 // exchange started, or the window was used): keep the rest, in order.
                 let rest = data.get(sent..).unwrap_or_default();
-                c.with_terminal(self.channel, |t, _| t.queue_output(rest));
+                c.with_terminal_at(self.key, |t, _| t.queue_output(rest));
             }
             c.after_activity();
         }
     }
 
     fn input_consumed(&self, n: usize) {
-        if let Some(c) = self.conn.upgrade() {
-            c.ssh.borrow_mut().channel_consumed(self.channel, n);
+        if let Some(c) = self.live_conn() {
+            c.ssh.borrow_mut().channel_consumed(self.key.id, n);
             c.after_activity();
         }
     }
@@ -602,17 +663,7 @@ impl Viewer for PlayerViewer {
             Some(ExitStatus::Signaled(sig)) => 128 + sig as u32,
             None => 255,
         };
-        c.with_terminal(self.channel, |t, _| {
-            match std::mem::replace(&mut t.mode, Mode::Setup) {
-                Mode::Game {
-                    lobby: Some(mut l), ..
-                } => {
-                    l.handle_game_ended("Your game has ended.".into());
-                    t.mode = Mode::Lobby(l);
-                }
-                _ => t.close_after = Some(code),
-            }
-        });
+        c.with_terminal_at(self.key, |t, _| t.game_ended(code));
         c.flush_terminals();
         c.after_activity();
     }

@@ -188,6 +188,12 @@ impl Server {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// How many lines of the server log so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+
     /// Last lines of the server log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
@@ -735,5 +741,70 @@ impl Term {
             }
         }
         self.exit_status
+    }
+}
+
+/// The crate's own sans-io test client over a real socket: for hostile or unusual message
+/// sequences that no real client sends (pipelined channel requests, raw payloads).
+pub struct RawClient {
+    sock: std::net::TcpStream,
+    /// The protocol state; tests read its events and send raw payloads through it.
+    pub client: dungeongate::ssh::client::Client,
+}
+
+impl RawClient {
+    /// Connect and start the handshake.
+    pub fn connect(port: u16, cfg: dungeongate::ssh::client::ClientConfig) -> RawClient {
+        let sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        sock.set_nodelay(true).expect("nodelay");
+        RawClient {
+            sock,
+            client: dungeongate::ssh::client::Client::new(cfg),
+        }
+    }
+
+    /// Move bytes both ways until `done` holds for the client; false when `within` passes or
+    /// the server closes first.
+    pub fn pump_until(
+        &mut self,
+        within: Duration,
+        mut done: impl FnMut(&dungeongate::ssh::client::Client) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let mut out = Vec::new();
+            self.client.poll_transmit(&mut out);
+            if !out.is_empty() && self.sock.write_all(&out).is_err() {
+                return done(&self.client);
+            }
+            if done(&self.client) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            match self.sock.read(&mut buf) {
+                Ok(0) => return done(&self.client),
+                Ok(n) => {
+                    if self.client.handle_input(&buf[..n]).is_err() {
+                        return done(&self.client);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return done(&self.client),
+            }
+        }
+    }
+
+    /// Queue one payload (a whole message, type byte first); sent by the next pump.
+    pub fn send_raw(&mut self, payload: &[u8]) {
+        self.client.send_raw_payload(payload);
     }
 }
