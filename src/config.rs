@@ -105,6 +105,12 @@ pub struct PasswordConfig {
 #[derive(Debug, Clone, Copy)]
 pub struct LimitsConfig {
     pub max_connections: usize,
+    /// Output one connection may have queued (sealed, held during a key exchange) before the
+    /// server stops answering its input.
+    pub max_queued_output_bytes: usize,
+    /// Seconds output may stay over that cap (the peer not reading) before the connection is
+    /// closed; also how long a closing connection may take to flush its last bytes.
+    pub output_stall_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -383,20 +389,24 @@ impl Default for RawPassword {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 struct RawLimits {
-    #[serde(default = "default_max_conn")]
     max_connections: usize,
-}
-fn default_max_conn() -> usize {
-    10_000
+    max_queued_output_bytes: usize,
+    output_stall_seconds: u64,
 }
 impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
-            max_connections: default_max_conn(),
+            max_connections: 10_000,
+            max_queued_output_bytes: 1 << 20,
+            output_stall_seconds: 60,
         }
     }
 }
+
+/// Smallest output cap that still holds any single answer (a full-size packet and more).
+const MIN_QUEUED_OUTPUT: usize = 64 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -484,6 +494,16 @@ fn listen_addrs(key: &str, raw: &RawListen) -> Result<Vec<SocketAddr>, ConfigErr
         return Err(key_error(key, "no address given (expected host:port)"));
     }
     Ok(addrs)
+}
+
+fn at_least(key: &str, v: usize, min: usize) -> Result<usize, ConfigError> {
+    if v < min {
+        return Err(key_error(
+            key,
+            format!("{v} is too small (expected at least {min})"),
+        ));
+    }
+    Ok(v)
 }
 
 fn positive(key: &str, v: u64) -> Result<u64, ConfigError> {
@@ -630,6 +650,15 @@ impl RawConfig {
                     "limits.max_connections",
                     self.limits.max_connections as u64,
                 )? as usize,
+                max_queued_output_bytes: at_least(
+                    "limits.max_queued_output_bytes",
+                    self.limits.max_queued_output_bytes,
+                    MIN_QUEUED_OUTPUT,
+                )?,
+                output_stall_seconds: positive(
+                    "limits.output_stall_seconds",
+                    self.limits.output_stall_seconds,
+                )?,
             },
             game_limits: GameLimits {
                 core_bytes: self.game_limits.core_bytes,

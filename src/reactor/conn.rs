@@ -34,6 +34,14 @@ const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Hold game output back while this much is queued for the socket.
 pub const MAX_TRANSMIT_BACKLOG: usize = 256 * 1024;
 
+/// Why a blocked socket write was given up.
+enum WriteCut {
+    /// The connection closed meanwhile: try again, now with a deadline.
+    Closed,
+    /// The closing connection's deadline passed.
+    TimedOut,
+}
+
 pub struct Conn {
     /// Core-unique id, for logs.
     pub id: u64,
@@ -51,6 +59,9 @@ pub struct Conn {
     reader_wake: Notify,
     /// Wakes the timer: the deadline changed.
     timer_wake: Notify,
+    /// Wakes a writer blocked on a full socket: the connection was closed, so its write now
+    /// has a deadline.
+    closing: Notify,
     /// The deadline the timer task sleeps until (to wake it only on a change).
     armed_deadline: Cell<Option<u64>>,
     /// Who is logged in at the SSH level, once known.
@@ -61,6 +72,8 @@ pub struct Conn {
     next_serial: Cell<u64>,
     /// The connection is over (socket closing).
     closed: Cell<bool>,
+    /// When it was marked over: the last bytes get `output_stall_seconds` to leave.
+    closed_at: Cell<Option<std::time::Instant>>,
     /// Set when the writer has flushed and shut the socket.
     finished: Cell<bool>,
     /// When the socket was accepted (connection and handshake durations).
@@ -98,11 +111,13 @@ impl Conn {
             writer_wake: Notify::default(),
             reader_wake: Notify::default(),
             timer_wake: Notify::default(),
+            closing: Notify::default(),
             armed_deadline: Cell::new(None),
             identity: RefCell::new(None),
             terminals: RefCell::new(BTreeMap::new()),
             next_serial: Cell::new(0),
             closed: Cell::new(false),
+            closed_at: Cell::new(None),
             finished: Cell::new(false),
             accepted_at: std::time::Instant::now(),
             rejected: Cell::new(false),
@@ -163,7 +178,13 @@ impl Conn {
             if self.closed.get() {
                 break;
             }
-            if self.ssh.borrow().buffered_input() >= MAX_BUFFERED_INPUT {
+            let hold = {
+                let ssh = self.ssh.borrow();
+                // Input waits while the core holds enough, or while our answers to the peer
+                // pile up unread: a peer that does not read gets nothing more read either.
+                ssh.buffered_input() >= MAX_BUFFERED_INPUT || ssh.output_over_cap()
+            };
+            if hold {
                 self.reader_wake.wait().await;
                 continue;
             }
@@ -212,8 +233,9 @@ impl Conn {
                 self.writer_wake.wait().await;
                 continue;
             }
+            let was_over_cap = self.ssh.borrow().output_over_cap();
             let me = &self;
-            let wrote = futures_lite::future::poll_fn(|cx| {
+            let write = futures_lite::future::poll_fn(|cx| {
                 let mut ssh = me.ssh.borrow_mut();
                 let mut stream = me.stream.borrow_mut();
                 match Pin::new(&mut *stream).poll_write(cx, ssh.transmit()) {
@@ -224,14 +246,46 @@ impl Conn {
                     }
                     other => other,
                 }
-            })
-            .await;
+            });
+            // Once the connection is over, a peer that never reads (zero TCP window) must not
+            // keep it, and its descriptor and buffers, forever: a write blocked when the
+            // connection closes starts over with a deadline.
+            let interrupt = async {
+                match self.flush_deadline() {
+                    None => {
+                        self.closing.wait().await;
+                        WriteCut::Closed
+                    }
+                    Some(left) => {
+                        glommio::timer::sleep(left).await;
+                        WriteCut::TimedOut
+                    }
+                }
+            };
+            let wrote =
+                futures_lite::future::or(async { Ok(write.await) }, async { Err(interrupt.await) })
+                    .await;
+            let wrote = match wrote {
+                Ok(w) => w,
+                Err(WriteCut::Closed) => continue,
+                Err(WriteCut::TimedOut) => {
+                    tracing::debug!("closing connection could not flush in time; dropped");
+                    break;
+                }
+            };
             match wrote {
                 Ok(0) | Err(_) => {
                     self.close();
                     break;
                 }
-                Ok(_) => self.wake_game_output(),
+                Ok(_) => {
+                    self.wake_game_output();
+                    if was_over_cap && !self.ssh.borrow().output_over_cap() {
+                        // Input held back while our output was over its cap can go on now.
+                        self.reader_wake.signal();
+                        self.process_events();
+                    }
+                }
             }
         }
         // Half-close (shutdown of our sending side), then drain.
@@ -241,6 +295,14 @@ impl Conn {
         .await;
         self.drain_until_peer_closes().await;
         self.finish();
+    }
+
+    /// Time left for a closed connection's last bytes, `None` while it is open.
+    fn flush_deadline(&self) -> Option<std::time::Duration> {
+        let closed_at = self.closed_at.get()?;
+        let allowed =
+            std::time::Duration::from_secs(self.core.config().limits.output_stall_seconds);
+        Some(allowed.saturating_sub(closed_at.elapsed()))
     }
 
     /// Read and discard until the peer closes its side too, for at most [`CLOSE_LINGER`].
@@ -556,6 +618,8 @@ impl Conn {
         if self.closed.replace(true) {
             return;
         }
+        self.closed_at.set(Some(std::time::Instant::now()));
+        self.closing.signal();
         let terms = std::mem::take(&mut *self.terminals.borrow_mut());
         for (_, t) in terms {
             t.teardown(&self.core.metrics);

@@ -436,5 +436,7 @@ fn ssh_settings(config: &Config, host_key: HostKey) -> ServerSettings {
     s.rekey_bytes = config.ssh.rekey_bytes;
     s.rekey_interval_ms = config.ssh.rekey_seconds.saturating_mul(1000);
     s.auth_banner = (!config.ssh.auth_banner.is_empty()).then(|| config.ssh.auth_banner.clone());
+    s.max_queued_output = config.limits.max_queued_output_bytes;
+    s.output_stall_ms = config.limits.output_stall_seconds.saturating_mul(1000);
     s
 }

@@ -142,7 +142,12 @@ impl Terminal {
     /// Move lobby output into the queue and send what the window allows.
     pub fn flush(&mut self, ssh: &mut ServerConnection, channel: ChannelId) {
         if let Mode::Lobby(lobby) = &mut self.mode {
-            lobby.poll_output(&mut self.out);
+            // The lobby draws only into an empty queue: while a client is not taking what
+            // was drawn (its window is full), later changes wait in the lobby as "redraw"
+            // and go out as one screen, instead of every resize stacking up another.
+            if self.out.is_empty() {
+                lobby.poll_output(&mut self.out);
+            }
         }
         if !self.out.is_empty() {
             let n = ssh.send_data(channel, &self.out);

@@ -38,6 +38,8 @@ pub enum Error {
     // --- time limits ---
     #[error("authentication not completed within the login grace time")]
     LoginGraceExpired,
+    #[error("the peer stopped reading: output stayed over its cap past the deadline")]
+    OutputStalled,
     // --- our bug ---
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -54,7 +56,7 @@ impl Error {
             }
             Error::TooManyAuthFailures => DisconnectReason::NoMoreAuthMethodsAvailable,
             Error::ServiceNotAvailable => DisconnectReason::ServiceNotAvailable,
-            Error::LoginGraceExpired => DisconnectReason::ByApplication,
+            Error::LoginGraceExpired | Error::OutputStalled => DisconnectReason::ByApplication,
             Error::Internal(_) => DisconnectReason::ByApplication,
             Error::PacketTooLong(_)
             | Error::Malformed(_)

@@ -62,6 +62,8 @@ pub struct Server {
     log: PathBuf,
     /// SSH port.
     pub port: u16,
+    /// HTTP port (/metrics, /health).
+    pub http_port: u16,
     /// The running process; `None` once stopped.
     child: Option<Child>,
     /// Its pid (kept after stop for messages).
@@ -115,6 +117,7 @@ impl Server {
             config,
             log,
             port,
+            http_port,
             child: None,
             pid: 0,
         };
@@ -245,6 +248,33 @@ impl Server {
         fs::write(&file, format!("{line}\n")).expect("write .pub");
         let file = file.to_str().expect("utf-8 path").to_owned();
         self.cli(&["user", "key", "add", name, &file], "");
+    }
+
+    /// One sample of `GET /metrics`: the sum of every series of `name` (0 when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).expect("http");
+        s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("response");
+        body.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Resident memory of the server process, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
     }
 
     /// Direct children of the server.
@@ -756,6 +786,50 @@ impl RawClient {
     /// Connect and start the handshake.
     pub fn connect(port: u16, cfg: dungeongate::ssh::client::ClientConfig) -> RawClient {
         let sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        Self::over(sock, cfg)
+    }
+
+    /// Like [`Self::connect`], with a tiny socket receive buffer: a client that stops reading
+    /// then stops the server's writes at once, instead of after the kernel has absorbed
+    /// megabytes on loopback.
+    pub fn connect_small_receive_buffer(
+        port: u16,
+        cfg: dungeongate::ssh::client::ClientConfig,
+    ) -> RawClient {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket calls on a descriptor owned by the TcpStream at once.
+        let sock = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let sock = std::net::TcpStream::from_raw_fd(fd);
+            let size: libc::c_int = 4096;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                std::ptr::from_ref(&size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            let addr = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let rc = libc::connect(
+                fd,
+                std::ptr::from_ref(&addr).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+            sock
+        };
+        Self::over(sock, cfg)
+    }
+
+    fn over(sock: std::net::TcpStream, cfg: dungeongate::ssh::client::ClientConfig) -> RawClient {
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("read timeout");
         sock.set_nodelay(true).expect("nodelay");
@@ -801,6 +875,11 @@ impl RawClient {
                 Err(_) => return done(&self.client),
             }
         }
+    }
+
+    /// The socket, for tests that take over the byte stream (the client's state is dropped).
+    pub fn into_socket(self) -> std::net::TcpStream {
+        self.sock
     }
 
     /// Queue one payload (a whole message, type byte first); sent by the next pump.

@@ -17,9 +17,11 @@ pub struct ChannelId(pub u32);
 /// Largest data we put in one CHANNEL_DATA, whatever the peer allows.
 const MAX_SEND_CHUNK: u32 = 32 * 1024;
 
-/// Longest TERM value and env name/value we accept.
-const MAX_TERM_LEN: usize = 64;
-const MAX_ENV_LEN: usize = 1024;
+/// Longest TERM, LANG or LC_* value we accept.
+const MAX_TERMINAL_VALUE_LEN: usize = 64;
+/// Env requests a channel may have accepted: TERM, LANG and a dozen LC_* are real; more is
+/// a client growing our memory one new name at a time.
+const MAX_ENV_PER_CHANNEL: u8 = 16;
 
 struct Channel {
     /// The client's number for this channel (what we put in messages to it).
@@ -34,6 +36,8 @@ struct Channel {
     consumed: u32,
     /// shell or exec already started (only one per channel).
     started: bool,
+    /// Env requests accepted so far (capped at `MAX_ENV_PER_CHANNEL`).
+    env_accepted: u8,
     /// We sent EOF (no more data from us).
     eof_sent: bool,
     /// We sent CLOSE.
@@ -317,6 +321,7 @@ impl ServerConnection {
             recv_window: self.settings.channel_window,
             consumed: 0,
             started: false,
+            env_accepted: 0,
             eof_sent: false,
             close_sent: false,
         };
@@ -359,7 +364,7 @@ impl ServerConnection {
                 px_height,
                 ..
             } => {
-                let valid = term.len() <= MAX_TERM_LEN && term.iter().all(u8::is_ascii_graphic);
+                let valid = terminal_value_ok(term);
                 let size = term_size(cols, rows, px_width, px_height);
                 if valid {
                     (
@@ -393,10 +398,10 @@ impl ServerConnection {
             }
             ChannelRequestKind::Env { name, value } => {
                 if env_allowed(name)
-                    && value.len() <= MAX_ENV_LEN
-                    && std::str::from_utf8(value).is_ok()
-                    && !value.iter().any(|b| b.is_ascii_control())
+                    && terminal_value_ok(value)
+                    && ch.env_accepted < MAX_ENV_PER_CHANNEL
                 {
+                    ch.env_accepted += 1;
                     (
                         true,
                         Some(RawEvent::Env {
@@ -448,6 +453,13 @@ impl ServerConnection {
         }
         Ok(event)
     }
+}
+
+/// The one rule for TERM, LANG and LC_* values, from pty-req or env alike: short printable
+/// ASCII (terminal and locale names are), so nothing odd reaches a game's environment, a log
+/// line or a screen.
+fn terminal_value_ok(value: &[u8]) -> bool {
+    value.len() <= MAX_TERMINAL_VALUE_LEN && value.iter().all(u8::is_ascii_graphic)
 }
 
 /// TERM, LANG and LC_* only: the game's environment is ours to set.

@@ -40,6 +40,11 @@ use std::rc::Rc;
 /// Milliseconds on a clock chosen by the caller (monotonic; origin irrelevant).
 pub type Millis = u64;
 
+/// Capacity an idle connection's output buffer is trimmed back to after a burst.
+const IDLE_BUFFER_CAPACITY: usize = 16 * 1024;
+/// Sent bytes at the front of the output buffer worth moving the rest down for.
+const COMPACT_AFTER: usize = 64 * 1024;
+
 /// What every connection of a server shares; built once per core from the configuration.
 pub struct ServerSettings {
     /// Our ed25519 host key, which signs each exchange hash.
@@ -66,6 +71,12 @@ pub struct ServerSettings {
     pub channel_max_packet: u32,
     /// Channels allowed per connection (OpenSSH's multiplexing opens several).
     pub max_channels: usize,
+    /// Sealed and held output one connection may queue. Past it no more input is processed
+    /// (a peer that does not read cannot make us answer without end), and staying past it for
+    /// `output_stall_ms` ends the connection.
+    pub max_queued_output: usize,
+    /// How long output may stay over `max_queued_output`.
+    pub output_stall_ms: Millis,
 }
 
 impl ServerSettings {
@@ -84,6 +95,8 @@ impl ServerSettings {
             channel_window: 256 * 1024,
             channel_max_packet: 32 * 1024,
             max_channels: 10,
+            max_queued_output: 1 << 20,
+            output_stall_ms: 60_000,
         }
     }
 }
@@ -273,6 +286,10 @@ pub struct ServerConnection {
     /// Non-KEX payloads held back while our KEXINIT is out and our NEWKEYS is not
     /// (RFC 4253 §7.1); sent right after NEWKEYS.
     held: VecDeque<Vec<u8>>,
+    /// Bytes in `held`.
+    held_bytes: usize,
+    /// Since when queued output has been over `max_queued_output` (None: under it).
+    over_cap_since: Option<Millis>,
 
     /// Key exchange progress and the per-connection KEX facts.
     kex: kex_flow::KexFlow,
@@ -302,6 +319,8 @@ impl ServerConnection {
             out_start: 0,
             encoder: PacketEncoder::default(),
             held: VecDeque::new(),
+            held_bytes: 0,
+            over_cap_since: None,
             kex: kex_flow::KexFlow::new(now),
             auth: auth_flow::AuthFlow::default(),
             channels: channels::Channels::new(settings.max_channels),
@@ -327,6 +346,9 @@ impl ServerConnection {
             self.inbuf.drain(..self.in_start);
             self.in_start = 0;
         }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > IDLE_BUFFER_CAPACITY {
+            self.inbuf.shrink_to(IDLE_BUFFER_CAPACITY.max(bytes.len()));
+        }
         self.inbuf.extend_from_slice(bytes);
     }
 
@@ -340,6 +362,11 @@ impl ServerConnection {
                 return Some(ev);
             }
             if self.closed || self.auth.is_waiting() {
+                return None;
+            }
+            if self.output_over_cap() {
+                // Answering more input would queue more output for a peer that is not reading.
+                self.over_cap_since.get_or_insert(self.now);
                 return None;
             }
             match self.step() {
@@ -367,7 +394,32 @@ impl ServerConnection {
         if self.out_start == self.outbuf.len() {
             self.outbuf.clear();
             self.out_start = 0;
+            if self.outbuf.capacity() > IDLE_BUFFER_CAPACITY {
+                // A burst is over: an idle connection keeps a small buffer only.
+                self.outbuf.shrink_to(IDLE_BUFFER_CAPACITY);
+            }
+        } else if self.out_start >= COMPACT_AFTER && self.out_start * 2 >= self.outbuf.len() {
+            // Sent output is dropped from the front once it is most of the buffer, so a peer
+            // that reads slowly while we keep sending cannot grow it without bound.
+            self.outbuf.drain(..self.out_start);
+            self.out_start = 0;
         }
+        if !self.output_over_cap() {
+            self.over_cap_since = None;
+        }
+    }
+
+    /// Output waiting for the peer: sealed bytes not yet written plus payloads held during a
+    /// key exchange.
+    #[must_use]
+    pub fn queued_output(&self) -> usize {
+        self.transmit().len().saturating_add(self.held_bytes)
+    }
+
+    /// Queued output is at or over `max_queued_output`: input processing is paused.
+    #[must_use]
+    pub fn output_over_cap(&self) -> bool {
+        self.queued_output() >= self.settings.max_queued_output
     }
 
     /// Copy out and drop everything waiting for the socket (for tests and simple callers).
@@ -382,10 +434,18 @@ impl ServerConnection {
         if self.closed {
             return None;
         }
-        if !self.auth.is_authenticated() {
-            return Some(self.started.saturating_add(self.settings.login_grace_ms));
+        let stall = self
+            .over_cap_since
+            .map(|t| t.saturating_add(self.settings.output_stall_ms));
+        let other = if self.auth.is_authenticated() {
+            self.kex.next_time_rekey(&self.settings)
+        } else {
+            Some(self.started.saturating_add(self.settings.login_grace_ms))
+        };
+        match (stall, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        self.kex.next_time_rekey(&self.settings)
     }
 
     /// Time passed; act on expired deadlines.
@@ -399,6 +459,15 @@ impl ServerConnection {
         {
             self.fail(Error::LoginGraceExpired);
             return;
+        }
+        if self.output_over_cap() {
+            let since = *self.over_cap_since.get_or_insert(now);
+            if now >= since.saturating_add(self.settings.output_stall_ms) {
+                self.fail(Error::OutputStalled);
+                return;
+            }
+        } else {
+            self.over_cap_since = None;
         }
         self.maybe_rekey();
     }
@@ -627,6 +696,7 @@ impl ServerConnection {
         if self.kex.output_held() {
             let mut payload = Vec::new();
             write(&mut payload);
+            self.held_bytes = self.held_bytes.saturating_add(payload.len());
             self.held.push_back(payload);
         } else {
             self.send_now(write);
@@ -644,6 +714,7 @@ impl ServerConnection {
             self.encoder
                 .encode(&mut self.outbuf, |o| o.extend_from_slice(&p));
         }
+        self.held_bytes = 0;
     }
 
     /// End the connection because of `e`.

@@ -785,3 +785,147 @@ fn a_guessed_packet_of_a_type_no_method_starts_with_ends_the_connection() {
     assert!(!p.client.events.contains(&ClientEvent::AuthSuccess));
     assert!(p.server.is_closed());
 }
+
+impl Pair {
+    /// Client → server only: the server's output is never read (a peer that does not read
+    /// its socket). Events are handled as usual.
+    fn feed_server_only(&mut self) {
+        let mut bytes = Vec::new();
+        self.client.poll_transmit(&mut bytes);
+        self.server.handle_input(&bytes, self.now);
+        while let Some(ev) = self.server.poll_event() {
+            if let Reply::Auth(ok) = self.app.on_event(ev) {
+                self.server.auth_reply(ok);
+            }
+        }
+    }
+}
+
+fn small_output_cap() -> ServerSettings {
+    let mut s = settings();
+    s.max_queued_output = 64 * 1024;
+    s.output_stall_ms = 30_000;
+    s
+}
+
+#[test]
+fn a_peer_that_never_reads_cannot_grow_queued_output_past_the_cap() {
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.open_session = false;
+    let mut p = Pair::new(cfg, small_output_cap(), alice_app());
+    p.pump();
+    assert!(p.client.events.contains(&ClientEvent::AuthSuccess));
+    // 20,000 messages of an unknown type, each answered with UNIMPLEMENTED: ~600 KB of
+    // answers if nothing held them back.
+    for _ in 0..20_000 {
+        p.client.send_raw_payload(&[200, 1, 2, 3]);
+    }
+    p.feed_server_only();
+    let cap = 64 * 1024;
+    assert!(p.server.output_over_cap());
+    assert!(
+        p.server.queued_output() < cap + 1024,
+        "{} bytes queued",
+        p.server.queued_output()
+    );
+    assert!(
+        p.server.buffered_input() > 0,
+        "input should wait, not be lost"
+    );
+    assert!(!p.server.is_closed());
+    // The peer reads again: processing resumes where it stopped, nothing is dropped.
+    let mut answered = 0;
+    while p.server.buffered_input() > 0 {
+        let mut out = Vec::new();
+        p.server.poll_transmit(&mut out);
+        p.client.handle_input(&out).unwrap();
+        while p.server.poll_event().is_some() {}
+        answered += 1;
+        assert!(answered < 1000, "processing did not resume");
+    }
+    let mut out = Vec::new();
+    p.server.poll_transmit(&mut out);
+    p.client.handle_input(&out).unwrap();
+    let unimplemented = p
+        .client
+        .events
+        .iter()
+        .filter(|e| **e == ClientEvent::Unimplemented)
+        .count();
+    assert_eq!(unimplemented, 20_000);
+}
+
+#[test]
+fn output_stuck_over_the_cap_past_the_deadline_ends_the_connection() {
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.open_session = false;
+    let mut p = Pair::new(cfg, small_output_cap(), alice_app());
+    p.pump();
+    // Before authentication too: repeated service requests, each answered.
+    for _ in 0..20_000 {
+        let mut req = Vec::new();
+        crate::ssh::msg::encode_service_request(&mut req, "ssh-userauth");
+        p.client.send_raw_payload(&req);
+    }
+    p.feed_server_only();
+    assert!(p.server.output_over_cap());
+    let deadline = p.server.poll_timeout().unwrap();
+    assert_eq!(deadline, p.now + 30_000, "the stall deadline comes first");
+    p.server.handle_timeout(deadline - 1);
+    assert!(!p.server.is_closed());
+    p.server.handle_timeout(deadline);
+    assert!(p.server.is_closed());
+    while let Some(ev) = p.server.poll_event() {
+        p.app.on_event(ev);
+    }
+    assert!(
+        matches!(
+            p.app.closed.as_slice(),
+            [CloseReason::Error(Error::OutputStalled)]
+        ),
+        "{:?}",
+        p.app.closed
+    );
+}
+
+#[test]
+fn env_requests_are_capped_per_channel_and_values_share_the_term_rule() {
+    let mut p = Pair::new(
+        password_client("alice", "correct horse"),
+        settings(),
+        alice_app(),
+    );
+    p.pump();
+    let ch = p.client.channel().unwrap();
+    let send_env = |p: &mut Pair, name: &str, value: &str| {
+        let mut env = Vec::new();
+        crate::ssh::msg::encode_channel_request_header(&mut env, ch, "env", false);
+        crate::ssh::wire::put_string(&mut env, name.as_bytes());
+        crate::ssh::wire::put_string(&mut env, value.as_bytes());
+        p.client.send_raw_payload(&env);
+    };
+    // Values: printable ASCII, short; the same rule as pty-req's TERM.
+    send_env(&mut p, "LANG", "en_US.UTF-8");
+    send_env(&mut p, "LC_CTYPE", "\u{1b}]52;c;aGk=\u{7}");
+    send_env(&mut p, "LC_TIME", "caf\u{e9}");
+    send_env(&mut p, "LC_NUMERIC", &"x".repeat(65));
+    send_env(&mut p, "TERM", "xterm 256");
+    // An ever new LC_* name each time: only 16 env requests per channel are taken.
+    for i in 0..100 {
+        let name: String = format!("LC_X{i}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    (b'A' + c as u8 - b'0') as char
+                } else {
+                    c
+                }
+            })
+            .collect();
+        send_env(&mut p, &name, "C");
+    }
+    p.pump();
+    let envs: Vec<_> = p.app.log.iter().filter(|l| l.starts_with("env")).collect();
+    assert_eq!(envs.len(), 16, "{envs:?}");
+    assert_eq!(envs[0], "env LANG=en_US.UTF-8");
+}
