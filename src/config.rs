@@ -100,6 +100,8 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// Hashes allowed to run at once (bounds memory: each takes `memory_kib`).
     pub max_concurrent: usize,
+    /// Hashes allowed to run or wait; past it logins get "busy, try again".
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +113,41 @@ pub struct LimitsConfig {
     /// Seconds output may stay over that cap (the peer not reading) before the connection is
     /// closed; also how long a closing connection may take to flush its last bytes.
     pub output_stall_seconds: u64,
+    /// Password failures an account may have before attempts on it are held back.
+    pub account_failures_before_backoff: u32,
+    /// Longest hold-back of an account (the hold doubles from 1 s per failure).
+    pub account_backoff_max_seconds: u64,
+    /// Password failures an address (IPv4 /32, IPv6 /64) may have before it is held back.
+    pub source_failures_before_backoff: u32,
+    /// Longest hold-back of an address.
+    pub source_backoff_max_seconds: u64,
+    /// Lock the account (as `user lock` does) after this many failures in a row; 0: never.
+    pub lock_account_after_failures: u32,
+    /// New accounts one address may register per hour from the lobby.
+    pub registrations_per_source_per_hour: u32,
+}
+
+impl LimitsConfig {
+    /// The password throttle's rules.
+    pub fn throttle_rules(&self) -> crate::limits::throttle::ThrottleRules {
+        use crate::limits::throttle::{Backoff, ThrottleRules};
+        const FORGET_MS: u64 = 15 * 60 * 1000;
+        ThrottleRules {
+            account: Backoff {
+                free_failures: self.account_failures_before_backoff,
+                base_ms: 1000,
+                max_ms: self.account_backoff_max_seconds.saturating_mul(1000),
+                forget_ms: FORGET_MS,
+            },
+            source: Backoff {
+                free_failures: self.source_failures_before_backoff,
+                base_ms: 1000,
+                max_ms: self.source_backoff_max_seconds.saturating_mul(1000),
+                forget_ms: FORGET_MS,
+            },
+            registrations_per_hour: self.registrations_per_source_per_hour,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -363,6 +400,11 @@ struct RawPassword {
     parallelism: u32,
     #[serde(default = "default_conc")]
     max_concurrent: usize,
+    #[serde(default = "default_queued")]
+    max_queued: usize,
+}
+fn default_queued() -> usize {
+    64
 }
 fn default_m() -> u32 {
     19456
@@ -383,6 +425,7 @@ impl Default for RawPassword {
             iterations: default_t(),
             parallelism: default_p(),
             max_concurrent: default_conc(),
+            max_queued: default_queued(),
         }
     }
 }
@@ -394,6 +437,12 @@ struct RawLimits {
     max_connections: usize,
     max_queued_output_bytes: usize,
     output_stall_seconds: u64,
+    account_failures_before_backoff: u32,
+    account_backoff_max_seconds: u64,
+    source_failures_before_backoff: u32,
+    source_backoff_max_seconds: u64,
+    lock_account_after_failures: u32,
+    registrations_per_source_per_hour: u32,
 }
 impl Default for RawLimits {
     fn default() -> Self {
@@ -401,6 +450,12 @@ impl Default for RawLimits {
             max_connections: 10_000,
             max_queued_output_bytes: 1 << 20,
             output_stall_seconds: 60,
+            account_failures_before_backoff: 5,
+            account_backoff_max_seconds: 300,
+            source_failures_before_backoff: 10,
+            source_backoff_max_seconds: 900,
+            lock_account_after_failures: 0,
+            registrations_per_source_per_hour: 5,
         }
     }
 }
@@ -644,6 +699,7 @@ impl RawConfig {
                 iterations: p.iterations,
                 parallelism: p.parallelism,
                 max_concurrent: p.max_concurrent,
+                max_queued: at_least("password.max_queued", p.max_queued, p.max_concurrent)?,
             },
             limits: LimitsConfig {
                 max_connections: positive(
@@ -659,6 +715,18 @@ impl RawConfig {
                     "limits.output_stall_seconds",
                     self.limits.output_stall_seconds,
                 )?,
+                account_failures_before_backoff: self.limits.account_failures_before_backoff,
+                account_backoff_max_seconds: positive(
+                    "limits.account_backoff_max_seconds",
+                    self.limits.account_backoff_max_seconds,
+                )?,
+                source_failures_before_backoff: self.limits.source_failures_before_backoff,
+                source_backoff_max_seconds: positive(
+                    "limits.source_backoff_max_seconds",
+                    self.limits.source_backoff_max_seconds,
+                )?,
+                lock_account_after_failures: self.limits.lock_account_after_failures,
+                registrations_per_source_per_hour: self.limits.registrations_per_source_per_hour,
             },
             game_limits: GameLimits {
                 core_bytes: self.game_limits.core_bytes,

@@ -8,6 +8,7 @@
 //! - `usercli`: `dungeongate user …`, the operator's account commands.
 //! - `date`: `YYYY-MM-DD` in UTC for the banner and the account listing.
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
+//! - `limits`: per-source counts and penalties, CIDR lists, MaxStartups, login throttling.
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod datadir;
 pub mod date;
 pub mod game;
+pub mod limits;
 pub mod lobby;
 pub mod metrics;
 pub mod minigame;

@@ -16,8 +16,8 @@ mod store;
 pub use account::{Account, AuthorizedKey};
 pub use keys::{key_fingerprint, parse_authorized_key, KeyError, MAX_KEY_LINE_LEN};
 pub use names::{
-    is_reserved, validate_email, validate_name, validate_password, EmailError, NameError,
-    PasswordRuleError, MAX_EMAIL_LEN, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
+    is_reserved, printable, validate_email, validate_name, validate_password, EmailError,
+    NameError, PasswordRuleError, MAX_EMAIL_LEN, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
     RESERVED_NAMES,
 };
 pub use password::{PasswordError, PasswordHasher, PasswordParams};

@@ -224,3 +224,43 @@ mod tests {
         }
     }
 }
+
+/// `text` as it may appear in a log line or on someone else's screen: control characters
+/// (ANSI escapes, newlines that would forge log lines) and bidirectional overrides (which
+/// reorder what follows them) become `?`; at most 64 characters.
+pub fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(64)
+        .map(|c| if is_unsafe_to_show(c) { '?' } else { c })
+        .collect();
+    if text.chars().nth(64).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn is_unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn control_and_bidi_characters_never_reach_a_log_line() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(
+            printable("evil\x1b[31mred\nFAKE LOG"),
+            "evil?[31mred?FAKE LOG"
+        );
+        assert_eq!(printable("abc\u{202e}fed"), "abc?fed");
+        assert_eq!(printable("x\u{2067}y\u{200f}"), "x?y?");
+        assert_eq!(printable(&"a".repeat(100)).chars().count(), 65);
+    }
+}

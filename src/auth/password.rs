@@ -5,12 +5,42 @@
 //! An unknown user is verified against a precomputed dummy hash with the configured
 //! parameters, so "no such user" and "wrong password" cost the same time.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use thiserror::Error;
+
+/// Salt length of new hashes (bytes).
+const SALT_LEN: usize = 16;
+
+thread_local! {
+    /// This thread's argon2 memory, kept between hashes: allocating (and, through malloc's
+    /// per-thread arenas, keeping) ~19 MiB per hash made the server's memory grow with every
+    /// password check. Each hashing thread owns one block set, grown to the largest cost seen.
+    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run argon2 with this thread's reusable memory.
+fn argon2_into(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> bool {
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let need = argon2.params().block_count();
+        if memory.len() < need {
+            memory.resize(need, Block::default());
+        }
+        let blocks = memory.get_mut(..need).unwrap_or_default();
+        argon2
+            .hash_password_into_with_memory(password, salt, out, blocks)
+            .is_ok()
+    })
+}
+
+/// Equality of two byte strings in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 /// Highest argon2 memory cost (KiB) a stored hash may ask for before verification refuses to
 /// run it: a corrupted or hostile record must not make the server allocate gigabytes.
@@ -95,10 +125,9 @@ impl PasswordHasher {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
         // The dummy's password does not matter: `verify(None, ..)` returns false whatever
         // the outcome; only the cost of the work has to match a real account's.
-        let dummy_phc = argon2
-            .hash_password(b"dungeongate-unknown-user")
-            .map_err(PasswordError::Hash)?
-            .to_string();
+        let dummy_phc = Self::hash_with(&argon2, b"dungeongate-unknown-user")?;
+        // Made once at start, usually on a thread that hashes nothing else: give it back.
+        ARGON2_MEMORY.with(|m| *m.borrow_mut() = Vec::new());
         Ok(PasswordHasher {
             argon2,
             params,
@@ -113,10 +142,24 @@ impl PasswordHasher {
 
     /// Hashes `password` into an argon2id PHC string with a random 16-byte salt.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        self.argon2
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(PasswordError::Hash)
+        Self::hash_with(&self.argon2, password.as_bytes())
+    }
+
+    fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, PasswordError> {
+        let mut salt = [0u8; SALT_LEN];
+        crate::ssh::random::fill(&mut salt);
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        if !argon2_into(argon2, password, &salt, &mut out) {
+            return Err(PasswordError::Hash(argon2::password_hash::Error::Crypto));
+        }
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(argon2.params()).map_err(PasswordError::Hash)?,
+            salt: Some(Salt::new(&salt).map_err(|e| PasswordError::Hash(e.into()))?),
+            hash: Some(Output::new(&out).map_err(|e| PasswordError::Hash(e.into()))?),
+        };
+        Ok(phc.to_string())
     }
 
     /// Whether `password` matches `phc`. `None` (unknown user) runs a full verification
@@ -135,18 +178,31 @@ impl PasswordHasher {
             self.burn(password);
             return false;
         }
-        // Argon2's verifier re-hashes with the algorithm, version and parameters recorded in
-        // `parsed` and compares the outputs in constant time.
-        self.argon2
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+        Self::check(&parsed, password.as_bytes()).unwrap_or(false)
+    }
+
+    /// Re-hash with the algorithm, version, parameters and salt recorded in `parsed` and
+    /// compare with its output in constant time; `None` when the record is unusable.
+    fn check(parsed: &PasswordHash, password: &[u8]) -> Option<bool> {
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+        let version = Version::try_from(parsed.version.unwrap_or(Version::V0x13.into())).ok()?;
+        let params = Params::try_from(parsed).ok()?;
+        let salt = parsed.salt.as_ref()?;
+        let expected = parsed.hash.as_ref()?;
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let out = out.get_mut(..expected.len())?;
+        if !argon2_into(&argon2, password, salt, out) {
+            return None;
+        }
+        Some(constant_time_eq(out, expected.as_bytes()))
     }
 
     /// Spends one verification's worth of work and discards the result.
     fn burn(&self, password: &str) {
-        let _ = self
-            .argon2
-            .verify_password(password.as_bytes(), self.dummy_phc.as_str());
+        if let Ok(parsed) = PasswordHash::new(&self.dummy_phc) {
+            let _ = Self::check(&parsed, password.as_bytes());
+        }
     }
 }
 
@@ -180,6 +236,36 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    #[test]
+    fn hashes_from_the_argon2_crate_itself_still_verify() {
+        use argon2::password_hash::PasswordHasher as _;
+        let h = PasswordHasher::new(FAST).unwrap();
+        let params = Params::new(FAST.memory_kib, FAST.iterations, FAST.parallelism, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"hunter22")
+            .unwrap()
+            .to_string();
+        assert!(h.verify(Some(&theirs), "hunter22"));
+        assert!(!h.verify(Some(&theirs), "hunter23"));
+    }
+
+    #[test]
+    fn one_thread_reuses_one_argon2_memory_block() {
+        std::thread::spawn(|| {
+            let h = PasswordHasher::new(PasswordParams::default()).unwrap();
+            let phc = h.hash("hunter22").unwrap();
+            let blocks = || ARGON2_MEMORY.with(|m| (m.borrow().len(), m.borrow().as_ptr()));
+            let first = blocks();
+            assert_eq!(first.0, PasswordParams::default().memory_kib as usize);
+            for _ in 0..3 {
+                assert!(h.verify(Some(&phc), "hunter22"));
+                assert_eq!(blocks(), first, "the memory was allocated again");
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn right_password_verifies() {

@@ -133,6 +133,12 @@ label_enum! {
         Locked => "locked",
         /// The account store could not answer.
         StoreError => "store_error",
+        /// Refused unchecked: a failure backoff is in force for the account or the address.
+        Throttled => "throttled",
+        /// Refused unchecked: the password-hashing queue was full.
+        Busy => "busy",
+        /// Refused unchecked: longer than any password we accept.
+        TooLong => "too_long",
     }
 }
 

@@ -531,6 +531,7 @@ impl Conn {
             .request(Request::SshAuth {
                 user: user.clone(),
                 attempt,
+                source: self.peer.ip(),
             })
             .await
         {

@@ -2,11 +2,15 @@
 //! and argon2 runs on this executor's blocking pool with a concurrency cap, so a password
 //! flood costs at most `max_concurrent` hashes of memory and never stalls a data core.
 
-use crate::auth::{self, Account, AuthError, PasswordHasher, Store};
+use crate::auth::{self, Account, AuthError, PasswordHasher, Store, MAX_PASSWORD_LEN};
+use crate::limits::throttle::{Blocked, Throttle};
+use crate::limits::SourceKey;
 use crate::lobby::UserInfo;
 use crate::metrics::{ControlMetrics, DbOp, FailReason};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,21 +27,24 @@ pub struct Envelope {
 
 /// What a data core can ask.
 pub enum Request {
-    /// An SSH authentication attempt for `user`.
+    /// An SSH authentication attempt for `user` from `source`.
     SshAuth {
         user: String,
         attempt: SshAttempt,
+        source: IpAddr,
     },
     /// Lobby login with name and password.
     Login {
         name: String,
         password: Zeroizing<String>,
+        source: IpAddr,
     },
     /// Lobby registration.
     Register {
         name: String,
         password: Zeroizing<String>,
         email: Option<String>,
+        source: IpAddr,
     },
     ChangePassword {
         name: String,
@@ -90,8 +97,45 @@ pub struct ControlState {
     pub hasher: Arc<PasswordHasher>,
     /// Caps concurrent argon2 runs.
     pub hash_slots: Semaphore,
+    /// Hashes running or waiting for a slot.
+    pub hash_queue: Cell<usize>,
+    /// Most hashes running or waiting; past it the answer is "busy, try again".
+    pub max_hash_queue: usize,
+    /// Failure backoff per account and per source, registrations per source.
+    pub throttle: RefCell<Throttle>,
+    /// Lock an account after this many failures in a row (0: never; the backoff still runs).
+    pub lock_after_failures: u32,
     /// auth_* metric families.
     pub metrics: Arc<ControlMetrics>,
+}
+
+/// Why a password was not checked.
+enum NotChecked {
+    /// Too long to be anyone's password: refused before it is queued.
+    TooLong,
+    /// A backoff is in force for the account or the source.
+    Throttled(Blocked),
+    /// The hashing queue is full.
+    Busy,
+}
+
+/// What the lobby shows for a password that was not checked.
+fn not_checked_message(n: &NotChecked) -> String {
+    match n {
+        NotChecked::TooLong => "That password is too long.".into(),
+        NotChecked::Throttled(b) => {
+            let secs = b.until().saturating_sub(now_ms()).div_ceil(1000).max(1);
+            format!("Too many failed attempts; try again in {secs} s.")
+        }
+        NotChecked::Busy => BUSY.into(),
+    }
+}
+
+/// Told to a lobby when the hashing queue is full.
+const BUSY: &str = "The server is busy; try again in a moment.";
+
+fn now_ms() -> u64 {
+    super::clock::now_ms()
 }
 
 /// Serve one data core's requests until its sender closes; answers go back on `replies`.
@@ -113,13 +157,22 @@ pub async fn serve(
 
 async fn handle(state: &ControlState, request: Request) -> Reply {
     match request {
-        Request::SshAuth { user, attempt } => Reply::Ssh(ssh_auth(state, &user, attempt).await),
-        Request::Login { name, password } => Reply::User(login(state, &name, password).await),
+        Request::SshAuth {
+            user,
+            attempt,
+            source,
+        } => Reply::Ssh(ssh_auth(state, &user, attempt, source).await),
+        Request::Login {
+            name,
+            password,
+            source,
+        } => Reply::User(login(state, &name, password, source).await),
         Request::Register {
             name,
             password,
             email,
-        } => Reply::User(register(state, name, password, email).await),
+            source,
+        } => Reply::User(register(state, name, password, email, source).await),
         Request::ChangePassword { name, password } => {
             Reply::Done(change_password(state, &name, password).await)
         }
@@ -141,6 +194,78 @@ fn user_info(a: &Account) -> UserInfo {
     }
 }
 
+/// A place in the bounded hashing queue, given back on drop.
+struct QueueSlot<'a>(&'a Cell<usize>);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+fn enter_queue(state: &ControlState) -> Option<QueueSlot<'_>> {
+    if state.hash_queue.get() >= state.max_hash_queue {
+        return None;
+    }
+    state.hash_queue.set(state.hash_queue.get() + 1);
+    Some(QueueSlot(&state.hash_queue))
+}
+
+/// Check a password for `account` (None: no such account, checked against a dummy so it
+/// costs the same) from `source`: refused unchecked when too long, throttled or the queue is
+/// full; failures and successes feed the throttle.
+async fn check_password(
+    state: &ControlState,
+    account: Option<&Account>,
+    password: Zeroizing<String>,
+    source: IpAddr,
+) -> Result<bool, NotChecked> {
+    if password.len() > MAX_PASSWORD_LEN {
+        state.metrics.login_failed(FailReason::TooLong);
+        return Err(NotChecked::TooLong);
+    }
+    let key = SourceKey::of(source);
+    let name = account.map(|a| a.name.as_str());
+    if let Err(b) = state.throttle.borrow().check(name, key, now_ms()) {
+        state.metrics.login_failed(FailReason::Throttled);
+        return Err(NotChecked::Throttled(b));
+    }
+    let Some(_slot) = enter_queue(state) else {
+        state.metrics.login_failed(FailReason::Busy);
+        return Err(NotChecked::Busy);
+    };
+    let ok = verify(state, account.map(|a| a.password_phc.clone()), password).await;
+    if ok {
+        if let Some(n) = name {
+            state.throttle.borrow_mut().succeeded(n);
+        }
+    } else {
+        let started = state.throttle.borrow_mut().failed(name, key, now_ms());
+        for _ in 0..started {
+            state.metrics.lockout();
+        }
+        if let (Some(a), true) = (account, state.lock_after_failures > 0) {
+            let failures = state.throttle.borrow().account_failures(&a.name);
+            if failures >= state.lock_after_failures && !a.locked {
+                lock_account(state, &a.name, failures);
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The operator asked for lockout by count: lock the account in the store.
+fn lock_account(state: &ControlState, name: &str, failures: u32) {
+    let reason = format!("{failures} failed password attempts");
+    match update(state, name, |a| a.locked = true) {
+        Ok(()) => {
+            state.metrics.lockout();
+            tracing::warn!(user = %crate::auth::printable(name), %reason, "account locked");
+        }
+        Err(e) => tracing::error!(error = %e, "could not lock the account"),
+    }
+}
+
 /// Run argon2 off the reactor, at most `max_concurrent` at a time.
 async fn verify(state: &ControlState, phc: Option<String>, password: Zeroizing<String>) -> bool {
     let Ok(_permit) = state.hash_slots.acquire_permit(1).await else {
@@ -156,6 +281,10 @@ async fn verify(state: &ControlState, phc: Option<String>, password: Zeroizing<S
 }
 
 async fn hash(state: &ControlState, password: Zeroizing<String>) -> Result<String, String> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err("That password is too long.".into());
+    }
+    let _slot = enter_queue(state).ok_or_else(|| BUSY.to_string())?;
     let _permit = state
         .hash_slots
         .acquire_permit(1)
@@ -170,7 +299,12 @@ async fn hash(state: &ControlState, password: Zeroizing<String>) -> Result<Strin
     r
 }
 
-async fn ssh_auth(state: &ControlState, user: &str, attempt: SshAttempt) -> SshOutcome {
+async fn ssh_auth(
+    state: &ControlState,
+    user: &str,
+    attempt: SshAttempt,
+    source: IpAddr,
+) -> SshOutcome {
     let account = match lookup(state, user) {
         Ok(a) => a,
         Err(e) => {
@@ -186,11 +320,11 @@ async fn ssh_auth(state: &ControlState, user: &str, attempt: SshAttempt) -> SshO
     let (ok, counts, wrong) = match attempt {
         SshAttempt::None => (false, false, FailReason::WrongPassword),
         SshAttempt::Key { blob, signed } => (account.has_key(&blob), signed, FailReason::WrongKey),
-        SshAttempt::Password(pw) => (
-            verify(state, Some(account.password_phc.clone()), pw).await,
-            true,
-            FailReason::WrongPassword,
-        ),
+        SshAttempt::Password(pw) => match check_password(state, Some(&account), pw, source).await {
+            Ok(ok) => (ok, true, FailReason::WrongPassword),
+            // Counted where it was refused; to SSH it is one more failure.
+            Err(_) => return SshOutcome::Denied,
+        },
     };
     let outcome = if ok && !account.locked {
         SshOutcome::User(user_info(&account))
@@ -211,6 +345,7 @@ async fn login(
     state: &ControlState,
     name: &str,
     password: Zeroizing<String>,
+    source: IpAddr,
 ) -> Result<UserInfo, String> {
     const REFUSED: &str = "Login failed: unknown name or wrong password.";
     let account = lookup(state, name).map_err(|e| {
@@ -218,12 +353,9 @@ async fn login(
         "The account store is unavailable; try again later.".to_string()
     })?;
     // An unknown name runs the same argon2 verify as a wrong password.
-    let ok = verify(
-        state,
-        account.as_ref().map(|a| a.password_phc.clone()),
-        password,
-    )
-    .await;
+    let ok = check_password(state, account.as_ref(), password, source)
+        .await
+        .map_err(|n| not_checked_message(&n))?;
     match account {
         Some(a) if ok && !a.locked => {
             state.metrics.login_succeeded();
@@ -249,6 +381,7 @@ async fn register(
     name: String,
     password: Zeroizing<String>,
     email: Option<String>,
+    source: IpAddr,
 ) -> Result<UserInfo, String> {
     auth::validate_name(&name).map_err(|e| format!("Name '{name}' is not valid: {e}"))?;
     auth::validate_password(&password).map_err(|e| format!("Password not accepted: {e}"))?;
@@ -257,6 +390,13 @@ async fn register(
     }
     if matches!(lookup(state, &name), Ok(Some(_))) {
         return Err(format!("The name '{name}' is taken."));
+    }
+    if !state
+        .throttle
+        .borrow_mut()
+        .allow_registration(SourceKey::of(source), now_ms())
+    {
+        return Err("Too many new accounts from your address; try again later.".into());
     }
     let phc = hash(state, password).await?;
     let mut account = Account::new(&name, phc, auth::now_unix());

@@ -275,10 +275,17 @@ fn spawn_control(
                     return;
                 }
             }
+            let limits = &shared.config.limits;
             let state = Rc::new(ControlState {
                 store,
                 hasher,
                 hash_slots: glommio::sync::Semaphore::new(max_concurrent as u64),
+                hash_queue: std::cell::Cell::new(0),
+                max_hash_queue: shared.config.password.max_queued,
+                throttle: std::cell::RefCell::new(crate::limits::throttle::Throttle::new(
+                    limits.throttle_rules(),
+                )),
+                lock_after_failures: limits.lock_account_after_failures,
                 metrics: shared.registry.control(),
             });
             let tq = glommio::executor().create_task_queue(

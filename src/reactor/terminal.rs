@@ -426,7 +426,12 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             conn.spawn_urgent(launch(conn.clone(), key, game_id, user.name));
         }
         LobbyAction::Login { name, password } => {
-            ask_control(conn, channel, Request::Login { name, password }, |l, r| {
+            let request = Request::Login {
+                name,
+                password,
+                source: conn.peer.ip(),
+            };
+            ask_control(conn, channel, request, |l, r| {
                 l.handle_login_result(user_result(r))
             });
         }
@@ -439,6 +444,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                 name,
                 password,
                 email,
+                source: conn.peer.ip(),
             };
             ask_control(conn, channel, request, |l, r| {
                 l.handle_register_result(user_result(r))

@@ -105,6 +105,12 @@ impl Server {
             "http": {"listen": format!("127.0.0.1:{http_port}")},
             "password": {"memory_kib": 64, "iterations": 1, "parallelism": 1, "max_concurrent": 2},
             "banner": "## $SERVERID russh tests\n",
+            // All tests connect from 127.0.0.1: the guessing limits have their own tests.
+            "limits": {
+                "account_failures_before_backoff": 100000,
+                "source_failures_before_backoff": 100000,
+                "registrations_per_source_per_hour": 100000,
+            },
             "games": games,
             "log": {"format": "text", "level": "info,dungeongate::reactor=debug"},
         });

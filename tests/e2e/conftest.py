@@ -343,6 +343,14 @@ class Server:
                 "max_concurrent": 2,
             },
             "banner": "## $SERVERID e2e\n",
+            # Every test connects from 127.0.0.1 and many try wrong passwords on purpose: the
+            # guessing limits get their own tests (test_hardening.py) and stay out of the way
+            # here.
+            "limits": {
+                "account_failures_before_backoff": 100000,
+                "source_failures_before_backoff": 100000,
+                "registrations_per_source_per_hour": 100000,
+            },
             "games": default_games(self.scripts),
             "log": {"format": "text", "level": "info"},
         }

@@ -76,3 +76,79 @@ def test_a_symlinked_rc_file_does_not_make_root_create_its_target(games_user_fac
     assert os.path.islink(rc), "the planted link was replaced instead of refused"
     log = srv.log_path.read_text()
     assert "symbolic link" in log and str(rc) in log, srv.log_tail()
+
+
+def strict_limits(**kw) -> dict:
+    limits = {
+        "account_failures_before_backoff": 2,
+        "account_backoff_max_seconds": 300,
+        "source_failures_before_backoff": 100000,
+        "registrations_per_source_per_hour": 100000,
+    }
+    limits.update(kw)
+    return {"limits": limits}
+
+
+def test_password_guessing_on_an_account_is_held_back_unchecked(server_factory):
+    from conftest import guest_lobby, lobby_log_in
+    from metrics_util import scrape
+
+    srv = server_factory("guess", config_overrides=strict_limits())
+    srv.add_user(ALICE, ALICE_PW)
+    srv.start()
+    with guest_lobby(srv.port, "guest") as sh:
+        for attempt in range(2):
+            lobby_log_in(sh, ALICE, f"wrong-{attempt}")
+            sh.wait_for("Login failed")
+            sh.screen.screen.reset()
+        # The third wrong one starts the hold-back; from then on even the right password is
+        # refused without being checked, with the time to wait.
+        lobby_log_in(sh, ALICE, "wrong-2")
+        sh.wait_for("Login failed")
+        sh.screen.screen.reset()
+        lobby_log_in(sh, ALICE, ALICE_PW)
+        sh.wait_for("Too many failed attempts; try again in")
+    s = scrape(srv.http_port)
+    assert s.total("auth_failed_logins_total", reason="throttled") >= 1
+    assert s.total("auth_lockouts_total") >= 1
+    # Over SSH too, while the hold-back lasts.
+    import paramiko
+
+    with paramiko_transport(srv.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_password(ALICE, ALICE_PW)
+
+
+def test_registrations_per_address_are_capped(server_factory):
+    from conftest import guest_lobby, lobby_register
+
+    srv = server_factory("reg-rate", config_overrides=strict_limits(registrations_per_source_per_hour=1))
+    srv.start()
+    with guest_lobby(srv.port, "guest") as sh:
+        lobby_register(sh, "first1", "first-pass-1")
+    with guest_lobby(srv.port, "guest") as sh:
+        sh.wait_for("Register")
+        sh.send(b"r")
+        sh.wait_for("Name:")
+        sh.send(b"second2\r")
+        sh.wait_for("Password:")
+        sh.send(b"second-pass-2\r")
+        sh.wait_for("Password again:")
+        sh.send(b"second-pass-2\r")
+        sh.wait_for("E-mail")
+        sh.send(b"\r")
+        sh.wait_for("Too many new accounts from your address")
+    assert "second2" not in srv.cli("user", "list").stdout
+
+
+def test_an_over_long_password_is_refused_before_hashing(server_factory):
+    from metrics_util import scrape
+    import paramiko
+
+    srv = server_factory("long-pw", config_overrides=strict_limits())
+    srv.add_user(ALICE, ALICE_PW)
+    srv.start()
+    with paramiko_transport(srv.port) as t, pytest.raises(paramiko.AuthenticationException):
+        t.auth_password(ALICE, "x" * 5000)
+    s = scrape(srv.http_port)
+    assert s.total("auth_failed_logins_total", reason="too_long") == 1
+    assert s.total("auth_password_hash_duration_seconds_count") == 0
