@@ -31,6 +31,8 @@ pub struct Accounting {
     pub metrics: Arc<CoreMetrics>,
     /// This game's slot in the per-game metric families.
     pub game_idx: usize,
+    /// Run once the game has exited and been reaped (gives back its claim on the game).
+    pub on_end: Option<Box<dyn FnOnce()>>,
 }
 
 /// Someone watching (and for the player, typing into) a game.
@@ -73,6 +75,8 @@ pub struct GameSession {
     metrics: Arc<CoreMetrics>,
     /// This game's slot in the per-game metric families.
     game_idx: usize,
+    /// See [`Accounting::on_end`].
+    on_end: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl GameSession {
@@ -89,9 +93,19 @@ impl GameSession {
             running,
             metrics,
             game_idx,
+            on_end,
         } = accounting;
         let mut child = child;
-        let pty = file_from_owned(child.take_master()?);
+        let pty = match child.take_master() {
+            Ok(master) => file_from_owned(master),
+            Err(e) => {
+                // No game session after all: whatever waits for its end hears of it now.
+                if let Some(f) = on_end {
+                    f();
+                }
+                return Err(e);
+            }
+        };
         let session = Rc::new(GameSession {
             game_id,
             user,
@@ -106,6 +120,7 @@ impl GameSession {
             running,
             metrics,
             game_idx,
+            on_end: RefCell::new(on_end),
         });
         session.running.set(session.running.get() + 1);
         session.metrics.pty_op(PtyOp::Open);
@@ -294,6 +309,9 @@ async fn run_output(s: Rc<GameSession>) {
     }
     s.input_ready.signal();
     tracing::info!(?status, "game ended");
+    if let Some(f) = s.on_end.borrow_mut().take() {
+        f();
+    }
     if let Some(p) = s.player.borrow_mut().take() {
         p.ended(status);
     }

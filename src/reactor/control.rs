@@ -54,6 +54,17 @@ pub enum Request {
         name: String,
         email: Option<String>,
     },
+    /// `user` is about to start `game_id`: refused when that account already runs it (two
+    /// copies of one game under one name clobber each other's save).
+    ClaimGame {
+        user: String,
+        game_id: String,
+    },
+    /// The claimed game ended.
+    ReleaseGame {
+        user: String,
+        game_id: String,
+    },
 }
 
 /// The SSH method, owned (it crosses cores).
@@ -105,6 +116,8 @@ pub struct ControlState {
     pub throttle: RefCell<Throttle>,
     /// Lock an account after this many failures in a row (0: never; the backoff still runs).
     pub lock_after_failures: u32,
+    /// (account, game id) of every game running on any core.
+    pub running_games: RefCell<std::collections::HashSet<(String, String)>>,
     /// auth_* metric families.
     pub metrics: Arc<ControlMetrics>,
 }
@@ -177,6 +190,17 @@ async fn handle(state: &ControlState, request: Request) -> Reply {
             Reply::Done(change_password(state, &name, password).await)
         }
         Request::ChangeEmail { name, email } => Reply::Done(change_email(state, &name, email)),
+        Request::ClaimGame { user, game_id } => {
+            let fresh = state
+                .running_games
+                .borrow_mut()
+                .insert((user, game_id.clone()));
+            Reply::Done(if fresh { Ok(()) } else { Err(game_id) })
+        }
+        Request::ReleaseGame { user, game_id } => {
+            state.running_games.borrow_mut().remove(&(user, game_id));
+            Reply::Done(Ok(()))
+        }
     }
 }
 

@@ -286,6 +286,7 @@ fn spawn_control(
                     limits.throttle_rules(),
                 )),
                 lock_after_failures: limits.lock_account_after_failures,
+                running_games: std::cell::RefCell::new(std::collections::HashSet::new()),
                 metrics: shared.registry.control(),
             });
             let tq = glommio::executor().create_task_queue(

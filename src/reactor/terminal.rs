@@ -284,9 +284,11 @@ impl Terminal {
         let has_pty = conn
             .with_terminal(channel, |t, _| t.term.is_some())
             .unwrap_or(false);
-        let refusal = refusal.or_else(|| {
-            (!has_pty).then(|| "Games need a terminal: connect with `ssh -t`.\r\n".to_string())
-        });
+        let refusal = refusal
+            .or_else(|| {
+                (!has_pty).then(|| "Games need a terminal: connect with `ssh -t`.\r\n".to_string())
+            })
+            .or_else(|| game_on_connection(conn).then(|| format!("{ONE_GAME}\r\n")));
         if let Some(text) = refusal {
             conn.with_terminal(channel, |t, _| t.finish_with(&text, 1));
             conn.flush_terminals();
@@ -415,6 +417,14 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             let (Some(user), Some(key)) = (user, conn.key_of(channel)) else {
                 return;
             };
+            if game_on_connection(conn) {
+                conn.with_terminal(channel, |t, _| {
+                    if let Mode::Lobby(l) = &mut t.mode {
+                        l.handle_play_refused(ONE_GAME.into());
+                    }
+                });
+                return;
+            }
             conn.with_terminal(channel, |t, _| {
                 if let Mode::Lobby(l) = std::mem::replace(&mut t.mode, Mode::Setup) {
                     t.mode = Mode::Starting {
@@ -479,6 +489,17 @@ fn change(conn: &Rc<Conn>, channel: ChannelId, make: impl FnOnce(String) -> Requ
     });
 }
 
+/// Told to a client that starts a second game on one connection.
+const ONE_GAME: &str = "One game per connection: finish the game on your other session first.";
+
+/// Whether a game is starting or running on any channel of `conn`.
+fn game_on_connection(conn: &Conn) -> bool {
+    conn.terminals
+        .borrow()
+        .values()
+        .any(|t| matches!(t.mode, Mode::Starting { .. } | Mode::Game { .. }))
+}
+
 /// What the lobby shows when the control core did not answer.
 const BUSY: &str = "The server is busy; try again.";
 
@@ -522,6 +543,38 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
     let Some(info) = conn.with_terminal_at(key, |t, _| t.terminal_info()) else {
         return;
     };
+    // One copy of a game per account, whichever core or connection started it: two NetHack
+    // processes under one name overwrite each other's save.
+    let claim = Request::ClaimGame {
+        user: user.clone(),
+        game_id: game_id.clone(),
+    };
+    match conn.core.request(claim).await {
+        Some(Reply::Done(Ok(()))) => {}
+        Some(Reply::Done(Err(_))) => {
+            let text = format!(
+                "You already have {} running (on another connection, or still saving). \
+                 One copy at a time: end that one first.",
+                game.name
+            );
+            refuse_play(&conn, key, &text);
+            return;
+        }
+        _ => {
+            refuse_play(&conn, key, BUSY);
+            return;
+        }
+    }
+    let release = {
+        let core = conn.core.clone();
+        let (user, game_id) = (user.clone(), game_id.clone());
+        move || {
+            glommio::spawn_local(async move {
+                let _ = core.request(Request::ReleaseGame { user, game_id }).await;
+            })
+            .detach();
+        }
+    };
     let spawn_user = user.clone();
     // File-system preparation and clone/exec can block: off the reactor.
     let spawned = glommio::executor()
@@ -536,6 +589,7 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
+            release();
             tracing::warn!(game = %game_id, error = %e, "game failed to start");
             refuse_play(
                 &conn,
@@ -558,6 +612,7 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
             running: conn.core.games_running.clone(),
             metrics: conn.core.metrics.clone(),
             game_idx,
+            on_end: Some(Box::new(release)),
         },
         tracing::info_span!(parent: &conn.span, "game", game = %game_id),
     ) {

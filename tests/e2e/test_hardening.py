@@ -152,3 +152,41 @@ def test_an_over_long_password_is_refused_before_hashing(server_factory):
     s = scrape(srv.http_port)
     assert s.total("auth_failed_logins_total", reason="too_long") == 1
     assert s.total("auth_password_hash_duration_seconds_count") == 0
+
+
+def test_a_second_copy_of_a_running_game_is_refused_naming_it(server):
+    from conftest import channel_read_until, echo_through, end_cat
+
+    with paramiko_transport(server.port) as t1:
+        t1.auth_password(ALICE, ALICE_PW)
+        first = exec_in_pty(t1, "cat")
+        echo_through(first, b"first-copy")
+        # Another connection, same account, same game: refused while the first runs.
+        with paramiko_transport(server.port) as t2:
+            t2.auth_password(ALICE, ALICE_PW)
+            second = exec_in_pty(t2, "cat")
+            out = channel_drain(second)
+            assert b"You already have Cat running" in out, out
+            assert exit_status(second) == 1
+        assert len(server.children()) == 1, server.children()
+        # A different game is fine, and so is the same one once the first has ended.
+        end_cat(first)
+    with paramiko_transport(server.port) as t3:
+        t3.auth_password(ALICE, ALICE_PW)
+        again = exec_in_pty(t3, "cat")
+        echo_through(again, b"after-the-first-ended")
+        end_cat(again)
+
+
+def test_one_connection_runs_one_game_at_a_time(server):
+    from conftest import echo_through, end_cat
+
+    with paramiko_transport(server.port) as t:
+        t.auth_password(ALICE, ALICE_PW)
+        first = exec_in_pty(t, "cat")
+        echo_through(first, b"one-game")
+        second = exec_in_pty(t, "sizeloop")
+        out = channel_drain(second)
+        assert b"One game per connection" in out, out
+        assert exit_status(second) == 1
+        end_cat(first)
