@@ -56,6 +56,9 @@ pub struct Config {
     pub cores: usize,
     /// Unprivileged user that games run as when the server runs as root.
     pub run_as: String,
+    /// Started as a user other than root, external games would run as that same user, able
+    /// to read the host key and the account store: allowed only when this is set.
+    pub games_as_server_user: bool,
     pub password: PasswordConfig,
     pub limits: LimitsConfig,
     pub game_limits: GameLimits,
@@ -299,6 +302,8 @@ struct RawConfig {
     cores: Option<Value>,
     #[serde(default = "default_run_as")]
     run_as: String,
+    #[serde(default)]
+    games_as_server_user: bool,
     #[serde(default)]
     password: RawPassword,
     #[serde(default)]
@@ -694,6 +699,7 @@ impl RawConfig {
             data_dir: PathBuf::from(self.data_dir),
             cores,
             run_as: self.run_as,
+            games_as_server_user: self.games_as_server_user,
             password: PasswordConfig {
                 memory_kib: p.memory_kib,
                 iterations: p.iterations,

@@ -543,23 +543,30 @@ impl Conn {
         if is_attempt {
             self.core.metrics.auth_attempt(kind, accepted);
         }
-        if accepted {
+        // A key query that is answered "yes" (PK_OK) logs nobody in: the connection is only
+        // someone's once an attempt succeeds.
+        if accepted && is_attempt {
             if self.identity.borrow().is_none() {
-                self.span.record("user", user.as_str());
+                self.span
+                    .record("user", crate::auth::printable(&user).as_str());
             }
             *self.identity.borrow_mut() = Some(match outcome {
                 SshOutcome::User(info) => Identity::User(info),
                 _ => Identity::Guest(user.clone()),
             });
-        } else if method != "none" {
+        } else if !accepted && method != "none" {
             match self
                 .core
                 .log_rate
                 .check(self.peer.ip(), std::time::Instant::now())
             {
-                Verdict::Log => tracing::info!(user = %user, method, "authentication failed"),
+                Verdict::Log => tracing::info!(
+                    user = %crate::auth::printable(&user),
+                    method,
+                    "authentication failed"
+                ),
                 Verdict::LogLast => tracing::info!(
-                    user = %user,
+                    user = %crate::auth::printable(&user),
                     method,
                     "authentication failed (further lines from this address suppressed for a minute)"
                 ),

@@ -433,7 +433,7 @@ async fn register(
     match created {
         Ok(()) => {
             state.metrics.user_registered();
-            tracing::info!(user = %name, "account registered");
+            tracing::info!(user = %crate::auth::printable(&name), "account registered");
             Ok(user_info(&account))
         }
         Err(AuthError::Exists(_)) => Err(format!("The name '{name}' is taken.")),

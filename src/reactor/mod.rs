@@ -161,6 +161,26 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
             })?,
         )
     } else {
+        let external = config
+            .games
+            .iter()
+            .any(|g| matches!(g.command, crate::config::GameCommand::Program(_)));
+        if external && !config.games_as_server_user {
+            return Err(StartError::RunAs {
+                user: config.run_as.clone(),
+                reason: "the server is not running as root, so games would run as the \
+                         server's own user and could read its host key and account store; \
+                         start it as root (games then run as run_as), remove the external \
+                         games, or set games_as_server_user: true to accept that"
+                    .into(),
+            });
+        }
+        if external {
+            tracing::warn!(
+                "not running as root: games run as the server's own user \
+                 (games_as_server_user: true)"
+            );
+        }
         None
     };
 

@@ -212,19 +212,28 @@ impl Terminal {
     }
 
     /// The channel's game ended: back to the lobby it came from, or close with `status`.
-    fn game_ended(&mut self, status: u32) {
-        if !matches!(self.mode, Mode::Game { .. }) {
-            return;
+    /// A game can end before its start is even complete (it exits at once): then the input
+    /// held for it is dropped, and its length returned for the caller to acknowledge.
+    fn game_ended(&mut self, status: u32) -> usize {
+        if !matches!(self.mode, Mode::Game { .. } | Mode::Starting { .. }) {
+            return 0;
         }
-        match std::mem::replace(&mut self.mode, Mode::Closing) {
-            Mode::Game {
-                lobby: Some(mut l), ..
-            } => {
+        let (lobby, held) = match std::mem::replace(&mut self.mode, Mode::Closing) {
+            Mode::Game { lobby, .. } => (lobby, 0),
+            Mode::Starting { lobby, held_input } => (lobby, held_input.len()),
+            other => {
+                self.mode = other;
+                return 0;
+            }
+        };
+        match lobby {
+            Some(mut l) => {
                 l.handle_game_ended("Your game has ended.".into());
                 self.mode = Mode::Lobby(l);
             }
-            _ => self.close_after = Some(status),
+            None => self.close_after = Some(status),
         }
+        held
     }
 
     /// Finish the channel with a message and exit status.
@@ -614,7 +623,12 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
             game_idx,
             on_end: Some(Box::new(release)),
         },
-        tracing::info_span!(parent: &conn.span, "game", game = %game_id),
+        tracing::info_span!(
+            parent: &conn.span,
+            "game",
+            game = %game_id,
+            account = %crate::auth::printable(&user)
+        ),
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -729,7 +743,10 @@ impl Viewer for PlayerViewer {
             Some(ExitStatus::Signaled(sig)) => 128 + sig as u32,
             None => 255,
         };
-        c.with_terminal_at(self.key, |t, _| t.game_ended(code));
+        let held = c.with_terminal_at(self.key, |t, _| t.game_ended(code));
+        if let Some(n) = held.filter(|n| *n > 0) {
+            c.ssh.borrow_mut().channel_consumed(self.key.id, n);
+        }
         c.flush_terminals();
         c.after_activity();
     }

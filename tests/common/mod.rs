@@ -112,6 +112,9 @@ impl Server {
                 "registrations_per_source_per_hour": 100000,
             },
             "games": games,
+            // Run as root (as CI does), games run as `games`; run by hand as anyone else,
+            // they run as that user, which is fine for throw-away test servers.
+            "games_as_server_user": !nix::unistd::geteuid().is_root(),
             "log": {"format": "text", "level": "info,dungeongate::reactor=debug"},
         });
         patch(&mut cfg);
@@ -195,6 +198,11 @@ impl Server {
         self.child
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// The whole server log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// How many lines of the server log so far contain `needle`.
@@ -881,6 +889,11 @@ impl RawClient {
                 Err(_) => return done(&self.client),
             }
         }
+    }
+
+    /// The client side's port (the server's logs name the peer by it).
+    pub fn local_port(&self) -> u16 {
+        self.sock.local_addr().map_or(0, |a| a.port())
     }
 
     /// The socket, for tests that take over the byte stream (the client's state is dropped).

@@ -352,6 +352,9 @@ class Server:
                 "registrations_per_source_per_hour": 100000,
             },
             "games": default_games(self.scripts),
+            # As root (as CI runs), games run as `games`; as anyone else, as that user, which
+            # is fine for throw-away test servers.
+            "games_as_server_user": os.geteuid() != 0,
             "log": {"format": "text", "level": "info"},
         }
         cfg.update(self.config_overrides)

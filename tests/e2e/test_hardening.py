@@ -190,3 +190,40 @@ def test_one_connection_runs_one_game_at_a_time(server):
         assert b"One game per connection" in out, out
         assert exit_status(second) == 1
         end_cat(first)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start the server as another user")
+def test_started_as_a_plain_user_external_games_need_an_explicit_opt_in(dg_bin, scripts_dir):
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    from conftest import default_games, free_port, server_env
+
+    root = pathlib.Path(tempfile.mkdtemp(prefix="dg-e2e-nonroot-"))
+    try:
+        os.chmod(root, 0o777)
+        cfg = {
+            "data_dir": str(root / "data"),
+            "cores": 1,
+            "ssh": {"listen": f"127.0.0.1:{free_port()}"},
+            "http": {"listen": f"127.0.0.1:{free_port()}"},
+            "games": default_games(scripts_dir),
+        }
+        config = root / "config.yaml"
+        config.write_text(json.dumps(cfg))
+        os.chmod(config, 0o644)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        r = subprocess.run(
+            [*as_nobody, str(dg_bin), "serve", "--config", str(config)],
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode != 0
+        assert "games_as_server_user" in r.stderr, r.stderr
+        assert "host key" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -221,13 +221,19 @@ def test_an_sftp_subsystem_request_is_refused(server):
         cat_echo(t, b"still-alive-after-sftp")
 
 
-def test_two_sessions_on_one_connection_run_side_by_side(server):
+def test_two_sessions_on_one_connection_run_side_by_side_one_game_at_most(server):
     with session(server.port, ALICE, password=ALICE_PW) as t:
-        chans = [exec_in_pty(t, "cat") for _ in range(2)]
-        for i, c in enumerate(chans):
-            echo_through(c, f"chan-{i}-token".encode())
-        for c in chans:
-            end_cat(c)
+        game = exec_in_pty(t, "cat")
+        echo_through(game, b"chan-0-token")
+        # The lobby on a second channel works beside the game, but starts no second game.
+        lobby = open_shell(t)
+        lobby.wait_for("Logged in as", ALICE)
+        lobby.send(b"p")
+        lobby.wait_for("One game per connection")
+        echo_through(game, b"chan-0-still-here")
+        end_cat(game)
+        lobby.send(b"q")
+        lobby.wait_eof()
 
 
 def test_disconnecting_mid_game_ends_the_game(server):

@@ -159,6 +159,8 @@ fn start_dungeongate(env: &Env) -> Result<Running, Skip> {
         "http": {"listen": format!("127.0.0.1:{http}")},
         "password": {"memory_kib": 64, "iterations": 1, "parallelism": 1, "max_concurrent": 2},
         "limits": {"max_connections": 100000},
+        // A throw-away bench server: its games may run as whoever runs the bench.
+        "games_as_server_user": true,
         "banner": "## $SERVERID\n",
         "games": [
             {"id": "cat", "name": "Cat", "command": "/bin/cat"},
