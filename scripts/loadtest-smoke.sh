@@ -42,9 +42,12 @@ cores: 2
 ssh: { listen: "127.0.0.1:$PORT" }
 http: { listen: "127.0.0.1:$HTTP" }
 password: { memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 2 }
+# One client on loopback: per-source limits and MaxStartups would measure themselves.
+limits: { exempt: ["127.0.0.0/8", "::1"] }
+# The bench account runs many of these at once; they keep no save.
 games:
-  - { id: cat, name: "Cat", command: /bin/cat }
-  - { id: bulk, name: "Bulk", command: /bin/cat, args: ["/dev/zero"] }
+  - { id: cat, name: "Cat", command: /bin/cat, concurrent_per_account: true }
+  - { id: bulk, name: "Bulk", command: /bin/cat, args: ["/dev/zero"], concurrent_per_account: true }
 log: { format: text, level: warn }
 YAML
 ssh-keygen -q -t ed25519 -N "" -f "$WORK/client" >/dev/null

@@ -107,9 +107,27 @@ pub struct PasswordConfig {
     pub max_queued: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LimitsConfig {
     pub max_connections: usize,
+    /// Random early drop of new connections by the number not yet logged in (all cores).
+    pub max_startups: crate::limits::MaxStartups,
+    /// Connections one source (IPv4 address, IPv6 /64) may have open.
+    pub per_source_max_connections: u32,
+    /// Of those, not yet logged in.
+    pub per_source_max_unauthenticated: u32,
+    /// First penalty of a source for a failed login, a login grace run out or a protocol
+    /// error (0: no penalties); doubles with each further one.
+    pub penalty_seconds: u64,
+    /// Longest penalty.
+    pub penalty_max_seconds: u64,
+    /// Only these sources may connect (empty: everyone not denied).
+    pub allow: crate::limits::CidrList,
+    /// These sources may never connect.
+    pub deny: crate::limits::CidrList,
+    /// Sources exempt from per-source limits, penalties and MaxStartups (monitoring, a
+    /// trusted gateway); `deny` still applies.
+    pub exempt: crate::limits::CidrList,
     /// Output one connection may have queued (sealed, held during a key exchange) before the
     /// server stops answering its input.
     pub max_queued_output_bytes: usize,
@@ -177,6 +195,10 @@ pub struct GameConfig {
     /// Per-user rc file template, created from `rc_template` when missing.
     pub rc_file: Option<String>,
     pub rc_template: Option<String>,
+    /// Let one account run several copies at once. Off by default: two copies of a game
+    /// with a save file under one name overwrite each other's save. Only for games that
+    /// keep no per-player state.
+    pub concurrent_per_account: bool,
 }
 
 /// What a game runs.
@@ -440,6 +462,14 @@ impl Default for RawPassword {
 #[serde(default)]
 struct RawLimits {
     max_connections: usize,
+    max_startups: String,
+    per_source_max_connections: u32,
+    per_source_max_unauthenticated: u32,
+    penalty_seconds: u64,
+    penalty_max_seconds: u64,
+    allow: Vec<String>,
+    deny: Vec<String>,
+    exempt: Vec<String>,
     max_queued_output_bytes: usize,
     output_stall_seconds: u64,
     account_failures_before_backoff: u32,
@@ -453,6 +483,14 @@ impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
             max_connections: 10_000,
+            max_startups: "10:30:100".into(),
+            per_source_max_connections: 20,
+            per_source_max_unauthenticated: 5,
+            penalty_seconds: 5,
+            penalty_max_seconds: 600,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            exempt: Vec::new(),
             max_queued_output_bytes: 1 << 20,
             output_stall_seconds: 60,
             account_failures_before_backoff: 5,
@@ -497,6 +535,8 @@ struct RawGame {
     rc_template: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    concurrent_per_account: bool,
 }
 
 #[derive(Deserialize)]
@@ -554,6 +594,19 @@ fn listen_addrs(key: &str, raw: &RawListen) -> Result<Vec<SocketAddr>, ConfigErr
         return Err(key_error(key, "no address given (expected host:port)"));
     }
     Ok(addrs)
+}
+
+fn cidr_list(key: &str, items: &[String]) -> Result<crate::limits::CidrList, ConfigError> {
+    let blocks = items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse().map_err(|e: crate::limits::cidr::CidrError| {
+                key_error(format!("{key}[{i}]"), e.to_string())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::limits::CidrList::new(blocks))
 }
 
 fn at_least(key: &str, v: usize, min: usize) -> Result<usize, ConfigError> {
@@ -712,6 +765,24 @@ impl RawConfig {
                     "limits.max_connections",
                     self.limits.max_connections as u64,
                 )? as usize,
+                max_startups: self
+                    .limits
+                    .max_startups
+                    .parse()
+                    .map_err(|e: String| key_error("limits.max_startups", e))?,
+                per_source_max_connections: positive(
+                    "limits.per_source_max_connections",
+                    u64::from(self.limits.per_source_max_connections),
+                )? as u32,
+                per_source_max_unauthenticated: positive(
+                    "limits.per_source_max_unauthenticated",
+                    u64::from(self.limits.per_source_max_unauthenticated),
+                )? as u32,
+                penalty_seconds: self.limits.penalty_seconds,
+                penalty_max_seconds: self.limits.penalty_max_seconds,
+                allow: cidr_list("limits.allow", &self.limits.allow)?,
+                deny: cidr_list("limits.deny", &self.limits.deny)?,
+                exempt: cidr_list("limits.exempt", &self.limits.exempt)?,
                 max_queued_output_bytes: at_least(
                     "limits.max_queued_output_bytes",
                     self.limits.max_queued_output_bytes,
@@ -884,6 +955,7 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
             user_dir: g.user_dir,
             rc_file: g.rc_file,
             rc_template: g.rc_template,
+            concurrent_per_account: g.concurrent_per_account,
         });
     }
     Ok(games)

@@ -42,7 +42,7 @@ fn populate(r: &Registry) {
         c.set_buffer_pool_in_use(3 + i);
         c.conn_accepted();
         c.conn_accepted();
-        c.conn_rejected();
+        c.conn_rejected(dungeongate::metrics::RejectReason::Full);
         c.conn_failed();
         c.conn_closed(Duration::from_secs(42));
         c.handshake_done(KexAlg::ALL[i % KexAlg::ALL.len()], Duration::from_millis(4));

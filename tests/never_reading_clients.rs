@@ -58,10 +58,8 @@ fn flood(port: u16, auth: ClientAuth, user: &str, payload: &[u8]) -> std::thread
 #[test]
 fn never_reading_clients_are_bounded_and_do_not_stop_a_normal_login() {
     let mut server = Server::start(&[], |cfg| {
-        cfg["limits"] = serde_json::json!({
-            "max_queued_output_bytes": CAP,
-            "output_stall_seconds": 4,
-        });
+        cfg["limits"]["max_queued_output_bytes"] = serde_json::json!(CAP);
+        cfg["limits"]["output_stall_seconds"] = serde_json::json!(4);
     });
     let rss_before = server.rss_bytes();
     let mut threads = Vec::new();

@@ -9,7 +9,8 @@
 
 use super::counters::{Counter, FloatGauge, Gauge, Histogram};
 use super::labels::{
-    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, SaveOp,
+    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, RejectReason,
+    SaveOp,
 };
 use crate::ssh::kex::KexAlg;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,8 @@ pub struct CoreMetrics {
     pub(super) game_ids: Arc<[String]>,
     /// `ssh_connections_total{status}`.
     pub(super) connections: [Counter; ConnStatus::COUNT],
+    /// `connections_rejected_total{reason}`.
+    pub(super) rejected: [Counter; RejectReason::COUNT],
     /// `ssh_connections_active`, and `reactor_core_connections{core}` (the same number).
     pub(super) connections_active: Gauge,
     /// `ssh_connection_duration_seconds`.
@@ -136,6 +139,7 @@ impl CoreMetrics {
             epoch,
             game_ids,
             connections: Default::default(),
+            rejected: Default::default(),
             connections_active: Gauge::new(),
             connection_duration: Histogram::new(&SESSION_BUCKETS),
             handshake_duration: Histogram::new(&HANDSHAKE_BUCKETS),
@@ -175,8 +179,9 @@ impl CoreMetrics {
     /// A connection was refused by policy (server full, limits, deny list) and never
     /// admitted: `ssh_connections_total{status="rejected"}`. Not followed by `conn_closed`.
     #[inline]
-    pub fn conn_rejected(&self) {
+    pub fn conn_rejected(&self, why: RejectReason) {
         self.connections[ConnStatus::Rejected.index()].inc();
+        self.rejected[why.index()].inc();
     }
 
     /// An admitted connection ended before its handshake completed:
@@ -501,7 +506,7 @@ mod tests {
     #[test]
     fn a_rejected_connection_is_never_active() {
         let m = core();
-        m.conn_rejected();
+        m.conn_rejected(RejectReason::Full);
         assert_eq!(m.connections_active.get(), 0);
         assert_eq!(m.connections[ConnStatus::Rejected.index()].get(), 1);
     }

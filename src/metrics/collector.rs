@@ -10,7 +10,8 @@
 use super::catalogue::{ControlMetrics, CoreMetrics, GameMetrics};
 use super::counters::HistogramSnapshot;
 use super::labels::{
-    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, SaveOp,
+    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, RejectReason,
+    SaveOp,
 };
 use crate::ssh::kex::KexAlg;
 use prometheus::core::{Collector, Desc};
@@ -220,6 +221,8 @@ families! {
     SSH_CONNS = "ssh_connections_total", Counter, ["status"],
         "SSH connections by outcome: accepted (admitted), rejected (refused by limits), failed (admitted, handshake never completed).";
     SSH_ACTIVE = "ssh_connections_active", Gauge, [], "SSH connections open now.";
+    CONNS_REJECTED = "connections_rejected_total", Counter, ["reason"],
+        "Connections refused before they were admitted, by the limit that refused them.";
     SSH_LIMIT = "ssh_connections_limit", Gauge, [],
         "Configured maximum of simultaneous connections (limits.max_connections).";
     SSH_DURATION = "ssh_connection_duration_seconds", Histogram, [],
@@ -301,6 +304,11 @@ impl Registry {
         let mut f = Fam::new(&SSH_CONNS);
         for s in ConnStatus::ALL {
             f = f.counter(&[s.as_str()], self.sum(|c| c.connections[s.index()].get()));
+        }
+        out.push(f.done());
+        let mut f = Fam::new(&CONNS_REJECTED);
+        for r in RejectReason::ALL {
+            f = f.counter(&[r.as_str()], self.sum(|c| c.rejected[r.index()].get()));
         }
         out.push(f.done());
         out.push(

@@ -52,7 +52,7 @@ fn counters_of_all_cores_are_summed() {
     cores[0].conn_accepted();
     cores[0].conn_accepted();
     cores[2].conn_accepted();
-    cores[1].conn_rejected();
+    cores[1].conn_rejected(crate::metrics::RejectReason::Full);
     cores[2].bytes(Direction::In, 100);
     cores[0].bytes(Direction::In, 23);
     cores[1].auth_attempt(AuthMethod::PublicKey, true);

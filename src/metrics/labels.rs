@@ -122,6 +122,25 @@ label_enum! {
 }
 
 label_enum! {
+    /// `connections_rejected_total{reason}`: why a connection was refused before it was
+    /// admitted.
+    RejectReason {
+        /// `limits.max_connections` reached.
+        Full => "server_full",
+        /// Not on `limits.allow`, or on `limits.deny`.
+        Denied => "denied",
+        /// The source has `per_source_max_connections` open.
+        PerSource => "per_source",
+        /// The source has `per_source_max_unauthenticated` not yet logged in.
+        PerSourceUnauthenticated => "per_source_unauthenticated",
+        /// The source is serving a penalty.
+        Penalized => "penalized",
+        /// MaxStartups random early drop.
+        Startups => "max_startups",
+    }
+}
+
+label_enum! {
     /// `auth_failed_logins_total{reason}`. Never the name tried: that is user input.
     FailReason {
         /// No account of that name (lobby login; SSH treats unknown names as guests).

@@ -28,5 +28,6 @@ pub use collector::{Registry, RegistryOptions, BUILD_COMMIT};
 pub use health::{Check, Probe, ProbeOutcome, Report};
 pub use http::{serve, HttpLimits, HttpState};
 pub use labels::{
-    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, SaveOp,
+    AuthMethod, ConnStatus, DbOp, Direction, EndReason, FailReason, Outcome, PtyOp, RejectReason,
+    SaveOp,
 };

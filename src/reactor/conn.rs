@@ -5,6 +5,7 @@
 //! one. Socket reads go straight from glommio into a pooled buffer and into the SSH core;
 //! writes hand the SSH core's sealed bytes to glommio without another copy.
 
+use super::admission::{self, Admitted};
 use super::clock::{now_ms, until};
 use super::control::{Reply, Request, SshAttempt, SshOutcome};
 use super::core::Core;
@@ -82,6 +83,13 @@ pub struct Conn {
     rejected: Cell<bool>,
     /// The first key exchange completed.
     handshake_done: Cell<bool>,
+    /// Its place in the per-source counts (None when it was refused).
+    admitted: Cell<Option<Admitted>>,
+    /// A login succeeded (reported to the counts once).
+    logged_in: Cell<bool>,
+    /// Failed authentication attempts, login grace run out or a protocol error: its source
+    /// is penalized when it ends without a login.
+    offence: Cell<bool>,
 }
 
 impl Conn {
@@ -122,21 +130,28 @@ impl Conn {
             accepted_at: std::time::Instant::now(),
             rejected: Cell::new(false),
             handshake_done: Cell::new(false),
+            admitted: Cell::new(None),
+            logged_in: Cell::new(false),
+            offence: Cell::new(false),
         });
         let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
         conn.slot.set(slot);
         tracing::debug!(parent: &conn.span, "connection accepted");
-        if count > core.config().limits.max_connections {
-            core.metrics.conn_rejected();
-            conn.rejected.set(true);
-            let max = core.config().limits.max_connections;
-            conn.ssh.borrow_mut().disconnect(
-                DisconnectReason::TooManyConnections,
-                &format!("server full: {max}/{max} connections"),
-            );
-            conn.closed.set(true);
-        } else {
-            core.metrics.conn_accepted();
+        match admission::admit(&core.shared, peer.ip(), count, now_ms()) {
+            Ok(a) => {
+                conn.admitted.set(Some(a));
+                core.metrics.conn_accepted();
+            }
+            Err(r) => {
+                core.metrics.conn_rejected(r.reason);
+                conn.rejected.set(true);
+                tracing::debug!(parent: &conn.span, reason = r.reason.as_str(), "connection refused");
+                // Said in a DISCONNECT right after our version line: clients print it.
+                conn.ssh
+                    .borrow_mut()
+                    .disconnect(DisconnectReason::TooManyConnections, &r.message);
+                conn.closed.set(true);
+            }
         }
         conn.spawn(conn.clone().run_writer());
         conn.spawn(conn.clone().run_reader());
@@ -464,6 +479,13 @@ impl Conn {
                 }
                 Event::Closed { reason } => {
                     let peer_fault = matches!(&reason, CloseReason::Error(e) if e.is_peer_fault());
+                    let grace_expired = matches!(
+                        &reason,
+                        CloseReason::Error(crate::ssh::Error::LoginGraceExpired)
+                    );
+                    if peer_fault || grace_expired {
+                        self.offence.set(true);
+                    }
                     if peer_fault {
                         match self.core.log_rate.check(self.peer.ip(), std::time::Instant::now()) {
                             Verdict::Log => tracing::info!(?reason, "connection ended"),
@@ -546,6 +568,13 @@ impl Conn {
         // A key query that is answered "yes" (PK_OK) logs nobody in: the connection is only
         // someone's once an attempt succeeds.
         if accepted && is_attempt {
+            if !self.logged_in.replace(true) {
+                // Failed attempts before a success are forgiven (a typo, then the password).
+                self.offence.set(false);
+                if let Some(a) = self.admitted.get() {
+                    admission::logged_in(&self.core.shared, a);
+                }
+            }
             if self.identity.borrow().is_none() {
                 self.span
                     .record("user", crate::auth::printable(&user).as_str());
@@ -555,6 +584,9 @@ impl Conn {
                 _ => Identity::Guest(user.clone()),
             });
         } else if !accepted && method != "none" {
+            if is_attempt {
+                self.offence.set(true);
+            }
             match self
                 .core
                 .log_rate
@@ -647,6 +679,15 @@ impl Conn {
                 self.core.metrics.conn_failed();
             }
             self.core.metrics.conn_closed(self.accepted_at.elapsed());
+        }
+        if let Some(a) = self.admitted.take() {
+            admission::ended(
+                &self.core.shared,
+                a,
+                self.logged_in.get(),
+                self.offence.get(),
+                now_ms(),
+            );
         }
         self.core.conns.borrow_mut().try_remove(self.slot.get());
         self.core.shared.connections.fetch_sub(1, Ordering::Relaxed);

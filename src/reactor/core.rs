@@ -27,6 +27,10 @@ pub struct Shared {
     pub run_as: Option<RunAs>,
     /// Connections open on all cores, for `limits.max_connections`.
     pub connections: AtomicUsize,
+    /// Of those, not yet logged in (MaxStartups).
+    pub unauthenticated: AtomicUsize,
+    /// Per-source connection counts and penalties, shared lock-free by every core.
+    pub sources: crate::limits::SourceTable,
     /// Set by the signal thread; cores poll it (and /health/ready reports draining).
     pub shutdown: Arc<AtomicBool>,
     /// Data cores whose SSH listener is bound (readiness).

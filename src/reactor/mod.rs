@@ -2,6 +2,7 @@
 //! SO_REUSEPORT listener, connections, buffer pool and games) plus a control executor for
 //! accounts; the cross-core channels between them; start-up and graceful shutdown.
 
+pub mod admission;
 pub mod clock;
 pub mod conn;
 pub mod control;
@@ -196,6 +197,8 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         config: Arc::new(config),
         run_as,
         connections: AtomicUsize::new(0),
+        unauthenticated: AtomicUsize::new(0),
+        sources: crate::limits::SourceTable::new(),
         shutdown: Arc::new(AtomicBool::new(false)),
         cores_bound: AtomicUsize::new(0),
         registry,

@@ -558,7 +558,12 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
         user: user.clone(),
         game_id: game_id.clone(),
     };
-    match conn.core.request(claim).await {
+    let claimed = if game.concurrent_per_account {
+        Some(Reply::Done(Ok(())))
+    } else {
+        conn.core.request(claim).await
+    };
+    match claimed {
         Some(Reply::Done(Ok(()))) => {}
         Some(Reply::Done(Err(_))) => {
             let text = format!(
@@ -577,11 +582,14 @@ async fn launch(conn: Rc<Conn>, key: ChannelKey, game_id: String, user: String) 
     let release = {
         let core = conn.core.clone();
         let (user, game_id) = (user.clone(), game_id.clone());
+        let claimed = !game.concurrent_per_account;
         move || {
-            glommio::spawn_local(async move {
-                let _ = core.request(Request::ReleaseGame { user, game_id }).await;
-            })
-            .detach();
+            if claimed {
+                glommio::spawn_local(async move {
+                    let _ = core.request(Request::ReleaseGame { user, game_id }).await;
+                })
+                .detach();
+            }
         }
     };
     let spawn_user = user.clone();

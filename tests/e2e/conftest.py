@@ -346,10 +346,12 @@ class Server:
             # Every test connects from 127.0.0.1 and many try wrong passwords on purpose: the
             # guessing limits get their own tests (test_hardening.py) and stay out of the way
             # here.
+            # Per-source limits and penalties likewise: every test is 127.0.0.1 or ::1.
             "limits": {
                 "account_failures_before_backoff": 100000,
                 "source_failures_before_backoff": 100000,
                 "registrations_per_source_per_hour": 100000,
+                "exempt": ["127.0.0.0/8", "::1"],
             },
             "games": default_games(self.scripts),
             # As root (as CI runs), games run as `games`; as anyone else, as that user, which
@@ -357,7 +359,10 @@ class Server:
             "games_as_server_user": os.geteuid() != 0,
             "log": {"format": "text", "level": "info"},
         }
-        cfg.update(self.config_overrides)
+        overrides = dict(self.config_overrides)
+        # A test's `limits` add to (or change) the ones above instead of replacing them all.
+        cfg["limits"].update(overrides.pop("limits", {}))
+        cfg.update(overrides)
         return cfg
 
     def _listen(self, port: int):
@@ -945,13 +950,20 @@ class ParamikoShell:
 
 
 def paramiko_transport(
-    port: int, kex: Optional[str] = None, cipher: Optional[str] = None, host: str = "127.0.0.1"
+    port: int,
+    kex: Optional[str] = None,
+    cipher: Optional[str] = None,
+    host: str = "127.0.0.1",
+    source: Optional[str] = None,
 ):
     """A paramiko client transport after its first key exchange. A Transport is a context
-    manager: `with paramiko_transport(port) as t:` closes it on leaving the block."""
+    manager: `with paramiko_transport(port) as t:` closes it on leaving the block. `source`
+    picks the local address (another 127.x address looks like another client)."""
     import paramiko
 
-    sock = socket.create_connection((host, port), timeout=IO_TIMEOUT)
+    sock = socket.create_connection(
+        (host, port), timeout=IO_TIMEOUT, source_address=(source, 0) if source else None
+    )
     t = paramiko.Transport(sock)
     t.banner_timeout = IO_TIMEOUT
     t.auth_timeout = IO_TIMEOUT

@@ -70,6 +70,7 @@ CATALOGUE = {
     "service_build_info": ("gauge", {"version", "commit"}),
     "ssh_connections_total": ("counter", {"status"}),
     "ssh_connections_active": ("gauge", set()),
+    "connections_rejected_total": ("counter", {"reason"}),
     "ssh_connection_duration_seconds": ("histogram", set()),
     "ssh_handshake_duration_seconds": ("histogram", set()),
     "ssh_authentication_attempts_total": ("counter", {"method", "status"}),
@@ -275,6 +276,7 @@ def test_a_connection_over_the_limit_is_counted_as_rejected(server_factory):
                 second.auth_none(GUEST)
         after = moved(srv, before, "ssh_connections_total", status="rejected")
         assert delta(before, after, "ssh_connections_total", status="accepted") == 1
+        assert delta(before, after, "connections_rejected_total", reason="server_full") == 1
         assert after.value("ssh_connections_active") == 1, "a rejected connection became active"
         assert first.is_active(), "the admitted connection was dropped"
 

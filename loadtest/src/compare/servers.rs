@@ -158,13 +158,23 @@ fn start_dungeongate(env: &Env) -> Result<Running, Skip> {
         "ssh": {"listen": format!("127.0.0.1:{port}"), "login_grace_seconds": 60},
         "http": {"listen": format!("127.0.0.1:{http}")},
         "password": {"memory_kib": 64, "iterations": 1, "parallelism": 1, "max_concurrent": 2},
-        "limits": {"max_connections": 100000},
+        // The harness is one client on loopback: per-source limits, penalties and
+        // MaxStartups would measure themselves, not the server (the flood scenario sets
+        // its own).
+        "limits": {
+            "max_connections": 100000,
+            "exempt": ["127.0.0.0/8", "::1"],
+            "account_failures_before_backoff": 1000000,
+            "source_failures_before_backoff": 1000000,
+        },
         // A throw-away bench server: its games may run as whoever runs the bench.
         "games_as_server_user": true,
         "banner": "## $SERVERID\n",
         "games": [
-            {"id": "cat", "name": "Cat", "command": "/bin/cat"},
-            {"id": "bulk", "name": "Bulk", "command": "/bin/cat", "args": ["/dev/zero"]},
+            // The bench account runs hundreds of these at once; they keep no save.
+            {"id": "cat", "name": "Cat", "command": "/bin/cat", "concurrent_per_account": true},
+            {"id": "bulk", "name": "Bulk", "command": "/bin/cat", "args": ["/dev/zero"],
+             "concurrent_per_account": true},
         ],
         "log": {"format": "text", "level": "warn"},
     });
