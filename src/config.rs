@@ -146,6 +146,10 @@ pub struct LimitsConfig {
     pub lock_account_after_failures: u32,
     /// New accounts one address may register per hour from the lobby.
     pub registrations_per_source_per_hour: u32,
+    /// A lobby nobody types in is closed after this long.
+    pub lobby_idle_seconds: u64,
+    /// A logged-in connection with no session channel is closed after this long.
+    pub no_channel_idle_seconds: u64,
 }
 
 impl LimitsConfig {
@@ -478,6 +482,8 @@ struct RawLimits {
     source_backoff_max_seconds: u64,
     lock_account_after_failures: u32,
     registrations_per_source_per_hour: u32,
+    lobby_idle_seconds: u64,
+    no_channel_idle_seconds: u64,
 }
 impl Default for RawLimits {
     fn default() -> Self {
@@ -499,6 +505,8 @@ impl Default for RawLimits {
             source_backoff_max_seconds: 900,
             lock_account_after_failures: 0,
             registrations_per_source_per_hour: 5,
+            lobby_idle_seconds: 1800,
+            no_channel_idle_seconds: 120,
         }
     }
 }
@@ -804,6 +812,14 @@ impl RawConfig {
                 )?,
                 lock_account_after_failures: self.limits.lock_account_after_failures,
                 registrations_per_source_per_hour: self.limits.registrations_per_source_per_hour,
+                lobby_idle_seconds: positive(
+                    "limits.lobby_idle_seconds",
+                    self.limits.lobby_idle_seconds,
+                )?,
+                no_channel_idle_seconds: positive(
+                    "limits.no_channel_idle_seconds",
+                    self.limits.no_channel_idle_seconds,
+                )?,
             },
             game_limits: GameLimits {
                 core_bytes: self.game_limits.core_bytes,

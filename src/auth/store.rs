@@ -94,6 +94,14 @@ pub struct Store {
     meta: Database<'static, Str, Str>,
 }
 
+/// `meta` key of the last revocation number.
+const REVOCATION_SEQ: &str = "revocation_seq";
+
+/// `meta` key of revocation number `seq` (zero-padded: keys sort by number).
+fn revocation_key(seq: u64) -> String {
+    format!("revoked:{seq:020}")
+}
+
 impl Store {
     /// Opens (creating if needed, mode 0700) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, AuthError> {
@@ -185,12 +193,16 @@ impl Store {
         let mut account = self
             .read(&wtxn, &key)?
             .ok_or_else(|| AuthError::NotFound(name.to_owned()))?;
+        let was_locked = account.locked;
         f(&mut account);
         if account.key() != key {
             return Err(AuthError::Rename(name.to_owned()));
         }
         let value = encode(&account)?;
         self.accounts.put(&mut wtxn, &key, &value)?;
+        if account.locked && !was_locked {
+            self.revoke(&mut wtxn, &key)?;
+        }
         wtxn.commit()?;
         Ok(account)
     }
@@ -205,8 +217,48 @@ impl Store {
         if !self.accounts.delete(&mut wtxn, &key)? {
             return Err(AuthError::NotFound(name.to_owned()));
         }
+        self.revoke(&mut wtxn, &key)?;
         wtxn.commit()?;
         Ok(())
+    }
+
+    /// Note, in the same transaction as the change, that `key`'s account was locked or
+    /// deleted: a running server reads these ([`Self::revocations_since`]) and ends the
+    /// account's live sessions, whichever process (the CLI, the server) made the change.
+    fn revoke(&self, wtxn: &mut heed::RwTxn<'_>, key: &str) -> Result<(), AuthError> {
+        let seq = self
+            .meta
+            .get(wtxn, REVOCATION_SEQ)?
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.meta.put(wtxn, REVOCATION_SEQ, &seq.to_string())?;
+        self.meta.put(wtxn, &revocation_key(seq), key)?;
+        // Keep the last thousand: a server reads them within a second of the change.
+        if let Some(old) = seq.checked_sub(1000) {
+            self.meta.delete(wtxn, &revocation_key(old))?;
+        }
+        Ok(())
+    }
+
+    /// Accounts locked or deleted after revocation number `after`, with the latest number
+    /// (pass it next time). `after = u64::MAX` asks only for the latest number.
+    pub fn revocations_since(&self, after: u64) -> Result<(u64, Vec<String>), AuthError> {
+        let rtxn = self.env.read_txn()?;
+        let latest = self
+            .meta
+            .get(&rtxn, REVOCATION_SEQ)?
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut names = Vec::new();
+        if after != u64::MAX {
+            for seq in after.saturating_add(1).max(latest.saturating_sub(999))..=latest {
+                if let Some(name) = self.meta.get(&rtxn, &revocation_key(seq))? {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok((latest, names))
     }
 
     /// All accounts, ordered by lowercase name.
@@ -304,6 +356,34 @@ mod tests {
 
     fn acct(name: &str) -> Account {
         Account::new(name, format!("$argon2id$fake${name}"), 1_700_000_000)
+    }
+
+    #[test]
+    fn locking_and_deleting_are_recorded_for_a_running_server_to_act_on() {
+        let dir = TempDir::new("revoke");
+        let store = Store::open(&dir.0).unwrap();
+        for n in ["alice", "bob", "carol"] {
+            store.create(&acct(n)).unwrap();
+        }
+        let (start, none) = store.revocations_since(u64::MAX).unwrap();
+        assert!(none.is_empty());
+        store
+            .update("alice", |a| a.email = Some("a@example.org".into()))
+            .unwrap();
+        store.update("alice", |a| a.locked = true).unwrap();
+        store.update("alice", |a| a.locked = true).unwrap(); // already locked: nothing new
+        store.delete("Bob").unwrap();
+        let (latest, names) = store.revocations_since(start).unwrap();
+        assert_eq!(names, vec!["alice".to_string(), "bob".to_string()]);
+        assert_eq!(
+            store.revocations_since(latest).unwrap().1,
+            Vec::<String>::new()
+        );
+        store.update("carol", |a| a.locked = true).unwrap();
+        assert_eq!(
+            store.revocations_since(latest).unwrap().1,
+            vec!["carol".to_string()]
+        );
     }
 
     #[test]

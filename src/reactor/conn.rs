@@ -90,6 +90,8 @@ pub struct Conn {
     /// Failed authentication attempts, login grace run out or a protocol error: its source
     /// is penalized when it ends without a login.
     offence: Cell<bool>,
+    /// Logged in with no session channel open since then (the no-channel idle limit).
+    channelless_since: Cell<Option<std::time::Instant>>,
 }
 
 impl Conn {
@@ -133,6 +135,7 @@ impl Conn {
             admitted: Cell::new(None),
             logged_in: Cell::new(false),
             offence: Cell::new(false),
+            channelless_since: Cell::new(None),
         });
         let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
         conn.slot.set(slot);
@@ -173,6 +176,20 @@ impl Conn {
             }
             Err(e) => tracing::error!(error = %e, "cannot spawn on the urgent queue"),
         }
+    }
+
+    /// Whether this connection is logged in as, or plays as, the account `name`.
+    pub fn belongs_to(&self, name: &str) -> bool {
+        let ssh_user = matches!(
+            self.identity.borrow().as_ref(),
+            Some(Identity::User(u)) if u.name.eq_ignore_ascii_case(name)
+        );
+        ssh_user
+            || self
+                .terminals
+                .borrow()
+                .values()
+                .any(|t| t.account().is_some_and(|a| a.eq_ignore_ascii_case(name)))
     }
 
     /// End the connection from the server side (shutdown, admin).
@@ -414,6 +431,7 @@ impl Conn {
                     drop(ssh);
                     let serial = self.next_serial.get();
                     self.next_serial.set(serial + 1);
+                    self.channelless_since.set(None);
                     self.terminals
                         .borrow_mut()
                         .insert(channel, Terminal::new(serial));
@@ -476,6 +494,9 @@ impl Conn {
                     if let Some(t) = t {
                         t.teardown(&self.core.metrics);
                     }
+                    if self.terminals.borrow().is_empty() {
+                        self.channelless_since.set(Some(std::time::Instant::now()));
+                    }
                 }
                 Event::Closed { reason } => {
                     let peer_fault = matches!(&reason, CloseReason::Error(e) if e.is_peer_fault());
@@ -515,6 +536,37 @@ impl Conn {
     ) -> Option<R> {
         let mut terms = self.terminals.borrow_mut();
         terms.get_mut(&channel).map(|t| f(t, self))
+    }
+
+    /// Logged in, and no session channel open since this time.
+    pub fn channelless_since(&self) -> Option<std::time::Instant> {
+        self.channelless_since.get()
+    }
+
+    /// The earliest time since which a lobby on this connection has had no input.
+    pub fn lobby_idle_since(&self) -> Option<std::time::Instant> {
+        self.terminals
+            .borrow()
+            .values()
+            .filter_map(Terminal::lobby_idle_since)
+            .min()
+    }
+
+    /// Close every lobby idle since `cutoff` or earlier, telling it `message`.
+    pub fn idle_out_lobbies(self: &Rc<Self>, cutoff: std::time::Instant, message: &str) {
+        for t in self.terminals.borrow_mut().values_mut() {
+            if t.lobby_idle_since().is_some_and(|since| since <= cutoff) {
+                t.idle_out(message);
+            }
+        }
+        self.flush_terminals();
+        self.after_activity();
+    }
+
+    /// End the connection with a DISCONNECT saying why.
+    pub fn disconnect(self: &Rc<Self>, reason: DisconnectReason, text: &str) {
+        self.ssh.borrow_mut().disconnect(reason, text);
+        self.process_events();
     }
 
     /// Run `f` on the terminal `key` names, if that very terminal is still open (not a newer
@@ -574,6 +626,10 @@ impl Conn {
                 if let Some(a) = self.admitted.get() {
                     admission::logged_in(&self.core.shared, a);
                 }
+                if self.terminals.borrow().is_empty() {
+                    self.channelless_since.set(Some(std::time::Instant::now()));
+                }
+                self.spawn(super::idle::watch(self.clone()));
             }
             if self.identity.borrow().is_none() {
                 self.span

@@ -89,6 +89,52 @@ pub enum Reply {
     Ssh(SshOutcome),
     User(Result<UserInfo, String>),
     Done(Result<(), String>),
+    /// Unasked (id [`NOTICE`]): this account was locked or deleted; end its sessions.
+    EndSessionsOf(String),
+}
+
+/// The id of a message the control core sends a data core unasked.
+pub const NOTICE: u64 = u64::MAX;
+
+/// How often the control core looks for accounts locked or deleted (by the CLI, say).
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tell every data core about accounts locked or deleted since the server started, so their
+/// live sessions end (games get their hangup and save).
+pub async fn watch_revocations(
+    store: Store,
+    cores: Rc<RefCell<Vec<Rc<ConnectedSender<ReplyEnvelope>>>>>,
+) {
+    let mut seen = match store.revocations_since(u64::MAX) {
+        Ok((latest, _)) => latest,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read account revocations; locks take effect at next login only");
+            return;
+        }
+    };
+    loop {
+        glommio::timer::sleep(REVOCATION_POLL).await;
+        let (latest, names) = match store.revocations_since(seen) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read account revocations");
+                continue;
+            }
+        };
+        seen = latest;
+        for name in names {
+            tracing::info!(user = %auth::printable(&name), "account locked or removed: ending its sessions");
+            let senders: Vec<_> = cores.borrow().clone();
+            for tx in senders {
+                let _ = tx
+                    .send(ReplyEnvelope {
+                        id: NOTICE,
+                        reply: Reply::EndSessionsOf(name.clone()),
+                    })
+                    .await;
+            }
+        }
+    }
 }
 
 /// What an SSH authentication attempt means.

@@ -132,9 +132,31 @@ impl Core {
     /// task queue: cross-core wake-ups are otherwise slow in glommio).
     pub async fn dispatch_replies(self: Rc<Self>, replies: ConnectedReceiver<ReplyEnvelope>) {
         while let Some(r) = recv_polled(&replies).await {
+            if r.id == super::control::NOTICE {
+                if let super::control::Reply::EndSessionsOf(name) = r.reply {
+                    self.end_sessions_of(&name);
+                }
+                continue;
+            }
             if let Some(slot) = self.pending.borrow_mut().remove(&r.id) {
                 *slot.reply.borrow_mut() = Some(r.reply);
                 slot.ready.signal();
+            }
+        }
+    }
+
+    /// The account `name` was locked or deleted: end every connection logged in as it (at
+    /// the SSH level or in a lobby) or playing as it; their games get the hangup and save.
+    fn end_sessions_of(&self, name: &str) {
+        let conns: Vec<Rc<Conn>> = self
+            .conns
+            .borrow()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect();
+        for c in conns {
+            if c.belongs_to(name) {
+                c.shutdown("Your account was locked or removed by the operator.");
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod conn;
 pub mod control;
 pub mod core;
+pub mod idle;
 pub mod listen;
 pub mod lograte;
 pub mod notify;
@@ -320,13 +321,21 @@ fn spawn_control(
             // One server task per data core; each connects its own pair of channel ends so
             // no core waits on another's start-up.
             let mut tasks = Vec::new();
+            let senders = Rc::new(std::cell::RefCell::new(Vec::new()));
+            glommio::spawn_local(control::watch_revocations(
+                state.store.clone(),
+                senders.clone(),
+            ))
+            .detach();
             for (rx, tx) in requests.into_iter().zip(replies) {
                 let state = state.clone();
+                let senders = senders.clone();
                 let task = glommio::spawn_local_into(
                     async move {
                         // Both ends at once: connecting waits for the peer's matching end.
                         let (tx, rx) = futures_lite::future::zip(tx.connect(), rx.connect()).await;
                         let tx = Rc::new(tx);
+                        senders.borrow_mut().push(tx.clone());
                         control::serve(state, rx, tx).await;
                     },
                     tq,

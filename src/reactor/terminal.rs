@@ -64,6 +64,8 @@ pub struct Terminal {
     close_after: Option<u32>,
     /// When a shell or game started on it (a terminal session, for metrics).
     session_started: Option<std::time::Instant>,
+    /// When the client last typed on it (the lobby's idle limit).
+    last_input: std::time::Instant,
 }
 
 impl Terminal {
@@ -82,6 +84,7 @@ impl Terminal {
             out: Vec::new(),
             close_after: None,
             session_started: None,
+            last_input: std::time::Instant::now(),
         }
     }
 
@@ -120,6 +123,7 @@ impl Terminal {
     /// Input from the client. Returns true when it was dealt with at once (so the window can
     /// be refilled now); a game acknowledges its input when written to the PTY.
     pub fn input(&mut self, data: &[u8]) -> bool {
+        self.last_input = std::time::Instant::now();
         match &mut self.mode {
             // Acknowledged once written to the PTY (or now, if the game is already over).
             Mode::Game { session, .. } => !session.write_input(data),
@@ -132,6 +136,34 @@ impl Terminal {
                 false
             }
             _ => true,
+        }
+    }
+
+    /// The account this channel is logged in as (a lobby) or plays as (a game).
+    pub fn account(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Lobby(l) => l.user().map(|u| u.name.as_str()),
+            Mode::Starting { lobby, .. } => lobby
+                .as_ref()
+                .and_then(|l| l.user())
+                .map(|u| u.name.as_str()),
+            Mode::Game { session, .. } => Some(session.user.as_str()),
+            Mode::Setup | Mode::Closing => None,
+        }
+    }
+
+    /// Since when a lobby on this channel has had no input (None: not a lobby).
+    pub fn lobby_idle_since(&self) -> Option<std::time::Instant> {
+        (matches!(self.mode, Mode::Lobby(_)) && self.close_after.is_none())
+            .then_some(self.last_input)
+    }
+
+    /// The lobby's idle limit ran out: say so and close the channel.
+    pub fn idle_out(&mut self, message: &str) {
+        if matches!(self.mode, Mode::Lobby(_)) && self.close_after.is_none() {
+            self.mode = Mode::Closing;
+            self.out.clear();
+            self.finish_with(message, 0);
         }
     }
 

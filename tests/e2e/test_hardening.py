@@ -377,3 +377,48 @@ def test_login_grace_also_ends_a_connection_that_never_starts_the_key_exchange(s
     s.close()
     assert got.startswith(b"SSH-2.0-")
     assert time.monotonic() - started < 30, "the silent connection was not closed"
+
+
+def test_an_idle_lobby_and_a_session_without_a_channel_are_closed(server_factory):
+    import time
+
+    from conftest import guest_lobby, wait_until
+
+    srv = server_factory(
+        "idle", config_overrides={"limits": {"lobby_idle_seconds": 2, "no_channel_idle_seconds": 2}}
+    )
+    srv.add_user(ALICE, ALICE_PW)
+    srv.start()
+    with guest_lobby(srv.port, "guest") as sh:
+        sh.wait_for("Log in")
+        sh.wait_eof(timeout=30)
+        assert "Idle in the lobby for 2 s: goodbye." in sh.screen.text()
+    with paramiko_transport(srv.port) as t:
+        t.auth_password(ALICE, ALICE_PW)
+        assert t.is_authenticated()
+        assert wait_until(lambda: not t.is_active(), 30), "a session with no channel stayed open"
+
+
+def test_locking_or_deleting_an_account_ends_its_live_sessions(server_factory):
+    from conftest import BOB, BOB_PW, channel_read_until, echo_through, guest_lobby, lobby_log_in, wait_until
+
+    srv = server_factory("revoke")
+    srv.add_user(ALICE, ALICE_PW)
+    srv.add_user(BOB, BOB_PW)
+    srv.start()
+    with paramiko_transport(srv.port) as t:
+        t.auth_password(ALICE, ALICE_PW)
+        game = exec_in_pty(t, "cat")
+        echo_through(game, b"before-the-lock")
+        assert len(srv.children()) == 1
+        srv.cli("user", "lock", ALICE)
+        out = bytearray()
+        channel_read_until(game, b"Your account was locked or removed", out)
+        assert wait_until(lambda: not srv.children(), 30), "the locked account's game still runs"
+    # Logged in through the guest lobby, then deleted.
+    with guest_lobby(srv.port, "guest") as sh:
+        lobby_log_in(sh, BOB, BOB_PW)
+        sh.wait_for("Logged in as", BOB)
+        srv.cli("user", "del", BOB)
+        sh.wait_eof()
+        assert "Your account was locked or removed" in sh.screen.text()
