@@ -13,7 +13,8 @@
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
 //!
-//! `unsafe` is confined to `pty` (ioctls, the clone-to-exec child) and the LMDB open in `auth`;
+//! `unsafe` is confined to `pty` (ioctls, the clone-to-exec child), the LMDB open in `auth`
+//! and the listening sockets' options in `reactor::listen`;
 //! `ssh` and `lobby` forbid it.
 
 pub mod auth;

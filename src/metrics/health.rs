@@ -13,13 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A named check run at request time on the control core. Keep it quick (it runs inline):
-/// a flag read, a small file write, a tiny LMDB transaction.
+/// A named check. Readiness probes run on a blocking thread (an LMDB commit fsyncs), at most
+/// once a second however often they are asked; keep them small all the same: a flag read, a
+/// small file write, a tiny LMDB transaction.
+#[derive(Clone)]
 pub struct Probe {
     /// The `component` field of its report entry.
     component: String,
-    /// The check itself.
-    check: Box<dyn Fn() -> ProbeOutcome>,
+    /// The check itself (shared: a copy of the probe list goes to the blocking thread).
+    check: Arc<dyn Fn() -> ProbeOutcome + Send + Sync>,
 }
 
 /// What a probe found.
@@ -60,10 +62,13 @@ pub const FAIL: &str = "fail";
 
 impl Probe {
     /// A probe named `component` running `check`.
-    pub fn new(component: impl Into<String>, check: impl Fn() -> ProbeOutcome + 'static) -> Probe {
+    pub fn new(
+        component: impl Into<String>,
+        check: impl Fn() -> ProbeOutcome + Send + Sync + 'static,
+    ) -> Probe {
         Probe {
             component: component.into(),
-            check: Box::new(check),
+            check: Arc::new(check),
         }
     }
 

@@ -13,11 +13,13 @@ use super::collector::Registry;
 use super::health::{self, Report};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
-use std::cell::Cell;
-use std::net::Shutdown;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::{IpAddr, Shutdown};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 /// `Content-Type` of the scrape (Prometheus text exposition format 0.0.4).
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -35,6 +37,11 @@ pub struct HttpLimits {
     pub max_connections: usize,
     /// `/health/live` fails a data core whose heartbeat is older than this.
     pub heartbeat_max_age: Duration,
+    /// Open connections per client address: one client cannot take every slot (and so
+    /// make a liveness probe fail).
+    pub max_per_source: usize,
+    /// How long a readiness result is reused.
+    pub ready_cache: Duration,
 }
 
 impl Default for HttpLimits {
@@ -45,6 +52,8 @@ impl Default for HttpLimits {
             write_timeout: Duration::from_secs(10),
             max_connections: 64,
             heartbeat_max_age: Duration::from_secs(5),
+            max_per_source: 8,
+            ready_cache: Duration::from_secs(1),
         }
     }
 }
@@ -65,6 +74,10 @@ pub struct HttpState {
     pub limits: HttpLimits,
     /// Connections open now (for `limits.max_connections`).
     open: Cell<usize>,
+    /// Connections open now per client address (for `limits.max_per_source`).
+    open_by_source: RefCell<HashMap<IpAddr, usize>>,
+    /// The last readiness report and when it was made.
+    ready_cached: RefCell<Option<(Instant, Report)>>,
 }
 
 impl HttpState {
@@ -78,6 +91,8 @@ impl HttpState {
             ready_probes: Vec::new(),
             limits: HttpLimits::default(),
             open: Cell::new(0),
+            open_by_source: RefCell::new(HashMap::new()),
+            ready_cached: RefCell::new(None),
         }
     }
 
@@ -100,28 +115,49 @@ pub async fn serve(listener: TcpListener, state: Rc<HttpState>) {
                 continue;
             }
         };
-        if state.open.get() >= state.limits.max_connections {
+        let source = stream.peer_addr().map(|a| a.ip()).ok();
+        let Some(slot) = OpenSlot::take(state.clone(), source) else {
             drop(stream);
             continue;
-        }
-        let slot = OpenSlot::take(state.clone());
+        };
         glommio::spawn_local(connection(stream, slot)).detach();
     }
 }
 
 /// Counts a connection as open for as long as it lives (also when its task is cancelled).
-struct OpenSlot(Rc<HttpState>);
+struct OpenSlot(Rc<HttpState>, Option<IpAddr>);
 
 impl OpenSlot {
-    fn take(state: Rc<HttpState>) -> OpenSlot {
+    /// A slot, unless the server or this client address has all it may have open.
+    fn take(state: Rc<HttpState>, source: Option<IpAddr>) -> Option<OpenSlot> {
+        if state.open.get() >= state.limits.max_connections {
+            return None;
+        }
+        if let Some(ip) = source {
+            let mut by = state.open_by_source.borrow_mut();
+            let n = by.entry(ip).or_insert(0);
+            if *n >= state.limits.max_per_source {
+                return None;
+            }
+            *n += 1;
+        }
         state.open.set(state.open.get().saturating_add(1));
-        OpenSlot(state)
+        Some(OpenSlot(state, source))
     }
 }
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
         self.0.open.set(self.0.open.get().saturating_sub(1));
+        if let Some(ip) = self.1 {
+            let mut by = self.0.open_by_source.borrow_mut();
+            if let Some(n) = by.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    by.remove(&ip);
+                }
+            }
+        }
     }
 }
 
@@ -139,7 +175,7 @@ async fn connection(mut stream: TcpStream, slot: OpenSlot) {
         Ok(Err(HeadError::Closed)) => return,
         Ok(Err(HeadError::TooLarge)) => Response::text(431, "request head too large\n"),
         Ok(Err(HeadError::Malformed)) => Response::text(400, "malformed request\n"),
-        Ok(Ok(req)) => respond(state, &req),
+        Ok(Ok(req)) => respond(state, &req).await,
     };
     let bytes = response.encode();
     let written = glommio::timer::timeout(limits.write_timeout, async {
@@ -245,7 +281,7 @@ enum Route {
 }
 
 /// Route a well-formed request.
-fn respond(state: &HttpState, req: &RequestHead) -> Response {
+async fn respond(state: &HttpState, req: &RequestHead) -> Response {
     let path = req.target.split('?').next().unwrap_or_default();
     let route = match path {
         p if state.metrics_enabled && p == state.metrics_path => Route::Metrics,
@@ -272,9 +308,9 @@ fn respond(state: &HttpState, req: &RequestHead) -> Response {
             head_only: false,
         },
         Route::Live => Response::report(&live(state)),
-        Route::Ready => Response::report(&health::ready(&state.ready_probes)),
+        Route::Ready => Response::report(&ready(state).await),
         Route::Health => {
-            let ok = live(state).is_ok() && health::ready(&state.ready_probes).is_ok();
+            let ok = live(state).is_ok() && ready(state).await.is_ok();
             let body = if ok {
                 &br#"{"status":"ok"}"#[..]
             } else {
@@ -285,6 +321,22 @@ fn respond(state: &HttpState, req: &RequestHead) -> Response {
     };
     response.head_only = head_only;
     response
+}
+
+/// The readiness report: reused for `ready_cache`, else made by running the probes on a
+/// blocking thread (an LMDB commit fsyncs; the control core must not wait on a disk).
+async fn ready(state: &HttpState) -> Report {
+    if let Some((at, report)) = state.ready_cached.borrow().as_ref() {
+        if at.elapsed() < state.limits.ready_cache {
+            return report.clone();
+        }
+    }
+    let probes = state.ready_probes.clone();
+    let report = glommio::executor()
+        .spawn_blocking(move || health::ready(&probes))
+        .await;
+    *state.ready_cached.borrow_mut() = Some((Instant::now(), report.clone()));
+    report
 }
 
 fn live(state: &HttpState) -> Report {

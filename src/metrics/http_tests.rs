@@ -308,3 +308,98 @@ fn parse_head_waits_for_the_blank_line() {
     let head = parse_head(b"GET /a?b HTTP/1.0\r\n\r\n");
     assert!(matches!(head, Ok(Some(ref h)) if h.method == "GET" && h.target == "/a?b"));
 }
+
+#[test]
+fn readiness_probes_run_at_most_once_per_cache_period_however_often_asked() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    with_server(
+        move |s| {
+            s.limits.ready_cache = Duration::from_secs(3600);
+            s.ready_probes.push(Probe::new("lmdb", move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                ProbeOutcome::ok("written")
+            }));
+        },
+        |addr| async move {
+            for _ in 0..20 {
+                let r = exchange(addr, b"GET /health/ready HTTP/1.1\r\n\r\n").await;
+                assert_eq!(status(&r), 200, "{r}");
+            }
+        },
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn one_client_address_cannot_take_every_slot() {
+    with_server(
+        |s| {
+            s.limits.max_per_source = 3;
+            s.limits.head_timeout = Duration::from_secs(30);
+        },
+        |addr| async move {
+            // Three slow clients from 127.0.0.1 that never finish their request...
+            let mut slow = Vec::new();
+            for _ in 0..3 {
+                let mut c = TcpStream::connect(addr).await.expect("connect");
+                c.write_all(b"GET /health/live HTTP/1.1\r\n")
+                    .await
+                    .expect("partial");
+                slow.push(c);
+            }
+            // ...a fourth from the same address is closed without an answer...
+            let r = exchange(addr, b"GET /health/live HTTP/1.1\r\n\r\n").await;
+            assert_eq!(r, "", "{r}");
+            // ...while another address still gets its liveness answer.
+            let r = glommio::executor()
+                .spawn_blocking(move || get_from([127, 0, 0, 2], addr, "/health/live"))
+                .await;
+            assert_eq!(status(&r), 200, "{r}");
+            drop(slow);
+        },
+    );
+}
+
+/// A blocking GET of `path` from the local address `source` (another 127.x address is another
+/// client to the server). Run it off the executor that serves.
+fn get_from(source: [u8; 4], addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let sockaddr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let SocketAddr::V4(dest) = addr else {
+        panic!("IPv4 only");
+    };
+    // SAFETY: plain socket calls on a descriptor the TcpStream owns at once.
+    let mut stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let stream = std::net::TcpStream::from_raw_fd(fd);
+        let local = sockaddr(source, 0);
+        assert_eq!(libc::bind(fd, std::ptr::from_ref(&local).cast(), len), 0);
+        let remote = sockaddr(dest.ip().octets(), dest.port());
+        assert_eq!(
+            libc::connect(fd, std::ptr::from_ref(&remote).cast(), len),
+            0
+        );
+        stream
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out
+}
