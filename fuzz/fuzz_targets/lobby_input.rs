@@ -1,0 +1,117 @@
+//! The lobby state machine under arbitrary keystrokes, resizes, idle ticks and answers: it
+//! never panics, never draws an unbounded screen, and keeps at most one request outstanding
+//! besides a final Quit.
+//!
+//! Input: byte 0 picks guest or logged-in (and admin), bytes 1–2 the terminal size; the rest
+//! is a stream in which 0xF0–0xF7 are events (resize, idle tick, answers to the pending
+//! request, context change) and every other byte is typed.
+
+#![no_main]
+
+use dungeongate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use libfuzzer_sys::fuzz_target;
+
+/// One screen is at most a few KiB even at 500 columns; a redraw past this is a bug.
+const MAX_OUTPUT_PER_STEP: usize = 1 << 20;
+
+fn context(players: usize) -> LobbyContext {
+    LobbyContext {
+        server_id: "fuzz".into(),
+        banner: "## $SERVERID $USERNAME $DATE $PLAYERS $WATCHERS\n\x1b[1mbold\x1b[0m\n".into(),
+        games: vec![
+            GameEntry {
+                id: "nethack".into(),
+                name: "NetHack".into(),
+                key: 'p',
+                available: true,
+            },
+            GameEntry {
+                id: "gone".into(),
+                name: "Unavailable".into(),
+                key: 'g',
+                available: false,
+            },
+        ],
+        players,
+        watchers: 0,
+        date: "2026-11-29".into(),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (head, stream) = data.split_at(data.len().min(3));
+    let mode = head.first().copied().unwrap_or(0);
+    let user = match mode % 3 {
+        0 => None,
+        n => Some(UserInfo {
+            name: "alice".into(),
+            admin: n == 2,
+        }),
+    };
+    let cols = u16::from(head.get(1).copied().unwrap_or(80)) * 2;
+    let rows = u16::from(head.get(2).copied().unwrap_or(24));
+    let mut lobby = Lobby::new(context(0), user, cols, rows);
+    let mut out = Vec::new();
+    let mut pending: Option<LobbyAction> = None;
+    let mut typed = Vec::new();
+    for (i, &b) in stream.iter().enumerate() {
+        match b {
+            0xF0 => lobby.handle_resize(u16::from(b) * i as u16 % 400, (i % 90) as u16),
+            0xF1 => lobby.handle_input_idle(),
+            0xF2 => answer(&mut lobby, pending.take(), true),
+            0xF3 => answer(&mut lobby, pending.take(), false),
+            0xF4 => lobby.handle_context(context(i)),
+            0xF5 => lobby.handle_game_ended("ended".into()),
+            0xF6 => lobby.handle_play_refused("refused".into()),
+            0xF7 => {
+                lobby.handle_input(&typed);
+                typed.clear();
+            }
+            _ => {
+                typed.push(b);
+                if typed.len() >= 7 {
+                    lobby.handle_input(&typed);
+                    typed.clear();
+                }
+            }
+        }
+        out.clear();
+        lobby.poll_output(&mut out);
+        assert!(out.len() < MAX_OUTPUT_PER_STEP, "{} bytes drawn", out.len());
+        while let Some(a) = lobby.poll_action() {
+            if matches!(a, LobbyAction::Quit) {
+                assert!(lobby.is_finished());
+                continue;
+            }
+            assert!(pending.is_none(), "two requests outstanding");
+            pending = Some(a);
+        }
+    }
+});
+
+/// Answer the outstanding request, well or badly.
+fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
+    let user = || UserInfo {
+        name: "bob".into(),
+        admin: false,
+    };
+    match action {
+        Some(LobbyAction::Login { .. }) => {
+            lobby.handle_login_result(if ok { Ok(user()) } else { Err("no".into()) })
+        }
+        Some(LobbyAction::Register { .. }) => {
+            lobby.handle_register_result(if ok { Ok(user()) } else { Err("taken".into()) })
+        }
+        Some(LobbyAction::ChangePassword { .. }) | Some(LobbyAction::ChangeEmail { .. }) => {
+            lobby.handle_change_result(if ok { Ok(()) } else { Err("busy".into()) })
+        }
+        Some(LobbyAction::Play { .. }) => {
+            if ok {
+                lobby.handle_game_ended("bye".into())
+            } else {
+                lobby.handle_play_refused("one copy at a time".into())
+            }
+        }
+        Some(LobbyAction::Quit) | None => {}
+    }
+}
