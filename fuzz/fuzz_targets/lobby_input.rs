@@ -4,7 +4,7 @@
 //!
 //! Input: byte 0 picks guest or logged-in (and admin), bytes 1–2 the terminal size; the rest
 //! is a stream in which 0xF0–0xF7 are events (resize, idle tick, answers to the pending
-//! request, context change) and every other byte is typed.
+//! request, context change, unasked-for answers) and every other byte is typed.
 
 #![no_main]
 
@@ -56,13 +56,15 @@ fuzz_target!(|data: &[u8]| {
     let mut typed = Vec::new();
     for (i, &b) in stream.iter().enumerate() {
         match b {
-            0xF0 => lobby.handle_resize(u16::from(b) * i as u16 % 400, (i % 90) as u16),
+            0xF0 => lobby.handle_resize((i % 400) as u16, (i % 90) as u16),
             0xF1 => lobby.handle_input_idle(),
             0xF2 => answer(&mut lobby, pending.take(), true),
             0xF3 => answer(&mut lobby, pending.take(), false),
             0xF4 => lobby.handle_context(context(i)),
-            0xF5 => lobby.handle_game_ended("ended".into()),
-            0xF6 => lobby.handle_play_refused("refused".into()),
+            // Unasked-for answers (nothing pending): the lobby must shrug them off.
+            0xF5 if pending.is_none() => lobby.handle_game_ended("ended".into()),
+            0xF6 if pending.is_none() => lobby.handle_play_refused("refused".into()),
+            0xF5 | 0xF6 => {}
             0xF7 => {
                 lobby.handle_input(&typed);
                 typed.clear();

@@ -169,7 +169,18 @@ pub struct Lobby {
     actions: VecDeque<LobbyAction>,
     /// How much of the screen must be redrawn at the next [`Lobby::poll_output`].
     dirty: Dirty,
+    /// Failed lobby logins on this connection (capped at [`MAX_FAILED_LOGINS`]).
+    failed_logins: u8,
+    /// Failed registrations on this connection (capped at [`MAX_FAILED_REGISTRATIONS`]).
+    failed_registrations: u8,
+    /// What the last screen says when the lobby ends on its own ("Goodbye!" otherwise).
+    farewell: Option<&'static str>,
 }
+
+/// Failed logins one connection may make in the lobby before it is closed.
+pub const MAX_FAILED_LOGINS: u8 = 3;
+/// Failed registrations one connection may make in the lobby before it is closed.
+pub const MAX_FAILED_REGISTRATIONS: u8 = 3;
 
 impl fmt::Debug for Lobby {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,6 +210,9 @@ impl Lobby {
             decoder: KeyDecoder::default(),
             actions: VecDeque::new(),
             dirty: Dirty::Full,
+            failed_logins: 0,
+            failed_registrations: 0,
+            farewell: None,
         };
         lobby.set_size(cols, rows);
         lobby
@@ -272,7 +286,15 @@ impl Lobby {
                 self.user = Some(user);
                 self.back_to_menu(None);
             }
-            Err(message) => self.back_to_menu(Some(Notice::error(&message))),
+            Err(message) => {
+                self.failed_logins = self.failed_logins.saturating_add(1);
+                if self.failed_logins >= MAX_FAILED_LOGINS {
+                    self.farewell = Some("Too many failed logins. Goodbye!");
+                    self.quit();
+                } else {
+                    self.back_to_menu(Some(Notice::error(&message)));
+                }
+            }
         }
     }
 
@@ -288,7 +310,15 @@ impl Lobby {
                 self.user = Some(user);
                 self.back_to_menu(Some(Notice::info(&welcome)));
             }
-            Err(message) => self.back_to_menu(Some(Notice::error(&message))),
+            Err(message) => {
+                self.failed_registrations = self.failed_registrations.saturating_add(1);
+                if self.failed_registrations >= MAX_FAILED_REGISTRATIONS {
+                    self.farewell = Some("Too many failed registrations. Goodbye!");
+                    self.quit();
+                } else {
+                    self.back_to_menu(Some(Notice::error(&message)));
+                }
+            }
         }
     }
 
@@ -544,7 +574,9 @@ impl Lobby {
         let width = usize::from(self.cols);
         let rows = usize::from(self.rows);
         match &self.mode {
-            Mode::Finished => return single_line_frame(width, "Goodbye!"),
+            Mode::Finished => {
+                return single_line_frame(width, self.farewell.unwrap_or("Goodbye!"));
+            }
             Mode::Playing => return single_line_frame(width, "Starting the game..."),
             _ => {}
         }

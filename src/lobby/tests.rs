@@ -224,6 +224,44 @@ fn failed_login_returns_to_the_anonymous_menu_with_the_reason() {
 }
 
 #[test]
+fn three_failed_logins_on_one_connection_end_the_lobby() {
+    let mut h = Harness::new(None);
+    for attempt in 0..3 {
+        h.send(b"l");
+        h.line("alice");
+        h.line("wrong");
+        assert!(matches!(h.action(), Some(LobbyAction::Login { .. })));
+        h.lobby
+            .handle_login_result(Err("Wrong name or password.".into()));
+        h.flush();
+        if attempt < 2 {
+            h.assert_shows("Wrong name or password.");
+        }
+    }
+    assert_eq!(h.action(), Some(LobbyAction::Quit));
+    assert!(h.lobby.is_finished());
+    h.assert_shows("Too many failed logins.");
+}
+
+#[test]
+fn three_failed_registrations_on_one_connection_end_the_lobby() {
+    let mut h = Harness::new(None);
+    for _ in 0..3 {
+        h.send(b"r");
+        h.line("bob");
+        h.line("first-secret");
+        h.line("first-secret");
+        h.line("");
+        assert!(matches!(h.action(), Some(LobbyAction::Register { .. })));
+        h.lobby
+            .handle_register_result(Err("The name 'bob' is taken.".into()));
+        h.flush();
+    }
+    assert_eq!(h.action(), Some(LobbyAction::Quit));
+    h.assert_shows("Too many failed registrations.");
+}
+
+#[test]
 fn register_with_mismatched_passwords_asks_again_then_succeeds() {
     let mut h = Harness::new(None);
     h.send(b"r");

@@ -104,8 +104,10 @@ def test_password_guessing_on_an_account_is_held_back_unchecked(server_factory):
             lobby_log_in(sh, ALICE, f"wrong-{attempt}")
             sh.wait_for("Login failed")
             sh.screen.screen.reset()
-        # The third wrong one starts the hold-back; from then on even the right password is
-        # refused without being checked, with the time to wait.
+    # Another connection (a lobby allows three failures per connection): the third wrong one
+    # starts the hold-back; from then on even the right password is refused without being
+    # checked, with the time to wait.
+    with guest_lobby(srv.port, "guest") as sh:
         lobby_log_in(sh, ALICE, "wrong-2")
         sh.wait_for("Login failed")
         sh.screen.screen.reset()
@@ -422,3 +424,17 @@ def test_locking_or_deleting_an_account_ends_its_live_sessions(server_factory):
         srv.cli("user", "del", BOB)
         sh.wait_eof()
         assert "Your account was locked or removed" in sh.screen.text()
+
+
+def test_a_lobby_connection_gets_three_failed_logins(server):
+    from conftest import guest_lobby, lobby_log_in
+
+    with guest_lobby(server.port, "guest") as sh:
+        sh.wait_for("Log in")
+        for attempt in range(3):
+            lobby_log_in(sh, ALICE, f"wrong-{attempt}")
+            if attempt < 2:
+                sh.wait_for("Login failed")
+                sh.screen.screen.reset()
+        sh.wait_eof()
+        assert "Too many failed logins" in sh.screen.text()
