@@ -564,11 +564,15 @@ fn ask_control(
     let c = conn.clone();
     conn.spawn_urgent(async move {
         let reply = c.core.request(request).await;
-        c.with_terminal_at(key, |t, _| {
+        let applied = c.with_terminal_at(key, |t, _| {
             if let Mode::Lobby(l) = &mut t.mode {
                 apply(l, reply)
             }
         });
+        // An answer can make the lobby decide something (quit after too many failures).
+        if applied.is_some() {
+            drain_actions(&c, key.id);
+        }
         c.flush_terminals();
         c.after_activity();
     });
