@@ -166,3 +166,62 @@ def test_kill_9_during_a_nethack_game_hangs_it_up_it_saves_and_the_next_start_is
     finally:
         for f in glob.glob(f"/var/games/nethack/save/*{name}*"):
             os.unlink(f)
+
+
+def test_a_full_disk_fails_registration_clearly_corrupts_nothing_and_recovers(server_factory):
+    from conftest import BOB, BOB_PW
+    from metrics_util import (
+        fill_until_enospc,
+        health_report,
+        http_request,
+        mount_tmpfs,
+        poll_health,
+        umount,
+    )
+
+    srv = server_factory("diskfull-reg")
+    why = mount_tmpfs(srv.data_dir, "8m")
+    if why is not None:
+        pytest.skip(f"cannot put the data dir on a tmpfs: {why}")
+    filler = srv.data_dir / "filler"
+    try:
+        srv.add_user(ALICE, ALICE_PW)
+        srv.start()
+        assert fill_until_enospc(filler) > 0
+        poll_health(srv.http_port, "/health/ready", lambda r: r.status == 503, "503 on a full disk")
+        # The lobby says so plainly; the CLI fails with a message, not a crash.
+        with guest_lobby(srv.port, "guest") as sh:
+            sh.send(b"r")
+            sh.wait_for("Name:")
+            sh.send(b"carol9\r")
+            sh.wait_for("Password:")
+            sh.send(b"carol-pass-1\r")
+            sh.wait_for("Password again:")
+            sh.send(b"carol-pass-1\r")
+            sh.wait_for("E-mail")
+            sh.send(b"\r")
+            sh.wait_for("Could not create the account; try again later.")
+        r = srv.cli("user", "add", "dave9", stdin="dave-pass-123\n", check=False)
+        assert r.returncode != 0
+        assert r.stderr.strip(), "the CLI failed without saying why"
+        assert "panicked" not in r.stderr
+        # What was there still works.
+        with paramiko_transport(srv.port) as t:
+            t.auth_password(ALICE, ALICE_PW)
+            assert t.is_authenticated()
+        # Space comes back: so do registrations and readiness.
+        os.unlink(filler)
+        poll_health(srv.http_port, "/health/ready", lambda r: r.status == 200, "200 after freeing space")
+        with guest_lobby(srv.port, "guest") as sh:
+            lobby_register(sh, "carol9", "carol-pass-1")
+        srv.cli("user", "add", BOB, stdin=BOB_PW + "\n")
+        listed = srv.cli("user", "list").stdout
+        assert "carol9" in listed and BOB in listed and ALICE in listed
+        assert health_report(http_request(srv.http_port, "/health/live"))["status"] == "ok"
+    finally:
+        try:
+            filler.unlink()
+        except FileNotFoundError:
+            pass
+        srv.stop()
+        umount(srv.data_dir)
