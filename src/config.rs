@@ -80,6 +80,9 @@ pub struct SshConfig {
     pub rekey_seconds: u64,
     /// Empty: no SSH banner.
     pub auth_banner: String,
+    /// Connections from these sources start with a PROXY protocol v2 header naming the real
+    /// client (HAProxy `send-proxy-v2`, a cloud load balancer); empty: off.
+    pub proxy_protocol_from: crate::limits::CidrList,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +371,8 @@ struct RawSsh {
     rekey_seconds: u64,
     #[serde(default)]
     auth_banner: String,
+    #[serde(default)]
+    proxy_protocol_from: Vec<String>,
 }
 fn default_grace() -> u64 {
     120
@@ -749,6 +754,10 @@ impl RawConfig {
                 rekey_bytes: positive("ssh.rekey_bytes", self.ssh.rekey_bytes)?,
                 rekey_seconds: positive("ssh.rekey_seconds", self.ssh.rekey_seconds)?,
                 auth_banner: self.ssh.auth_banner,
+                proxy_protocol_from: cidr_list(
+                    "ssh.proxy_protocol_from",
+                    &self.ssh.proxy_protocol_from,
+                )?,
             },
             http: HttpConfig {
                 listen: listen_addrs("http.listen", &self.http.listen)?,

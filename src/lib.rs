@@ -7,6 +7,7 @@
 //! - `auth`: the LMDB account store, argon2id passwords, authorised keys.
 //! - `usercli`: `dungeongate user …`, the operator's account commands.
 //! - `date`: `YYYY-MM-DD` in UTC for the banner and the account listing.
+//! - `proxy`: the PROXY protocol v2 header a load balancer puts before the client's bytes.
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
 //! - `limits`: per-source counts and penalties, CIDR lists, MaxStartups, login throttling.
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod lobby;
 pub mod metrics;
 pub mod minigame;
+pub mod proxy;
 pub mod pty;
 pub mod reactor;
 pub mod ssh;

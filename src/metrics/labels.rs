@@ -137,6 +137,8 @@ label_enum! {
         Penalized => "penalized",
         /// MaxStartups random early drop.
         Startups => "max_startups",
+        /// A source that must send a PROXY protocol header sent none, or a broken one.
+        ProxyHeader => "bad_proxy_header",
     }
 }
 

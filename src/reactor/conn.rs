@@ -49,7 +49,12 @@ pub struct Conn {
     /// Log context of everything this connection does: id, peer, and user once known.
     pub span: tracing::Span,
     pub core: Rc<Core>,
+    /// The socket's peer (a load balancer, when the PROXY protocol is on).
     pub peer: SocketAddr,
+    /// The client: the peer, or who a trusted proxy's PROXY header names.
+    client: Cell<SocketAddr>,
+    /// Bytes of a PROXY protocol header still being received (`Some` until it is complete).
+    proxy_header: RefCell<Option<Vec<u8>>>,
     /// Slot in the core's connection table.
     slot: Cell<usize>,
     pub ssh: RefCell<ServerConnection>,
@@ -108,6 +113,7 @@ impl Conn {
             "conn",
             id,
             peer = %peer,
+            client = tracing::field::Empty,
             user = tracing::field::Empty
         );
         let conn = Rc::new(Conn {
@@ -115,6 +121,8 @@ impl Conn {
             span,
             core: core.clone(),
             peer,
+            client: Cell::new(peer),
+            proxy_header: RefCell::new(None),
             slot: Cell::new(0),
             ssh: RefCell::new(ssh),
             stream: RefCell::new(stream),
@@ -140,25 +148,78 @@ impl Conn {
         let slot = core.conns.borrow_mut().insert(Rc::downgrade(&conn));
         conn.slot.set(slot);
         tracing::debug!(parent: &conn.span, "connection accepted");
-        match admission::admit(&core.shared, peer.ip(), count, now_ms()) {
-            Ok(a) => {
-                conn.admitted.set(Some(a));
-                core.metrics.conn_accepted();
-            }
-            Err(r) => {
-                core.metrics.conn_rejected(r.reason);
-                conn.rejected.set(true);
-                tracing::debug!(parent: &conn.span, reason = r.reason.as_str(), "connection refused");
-                // Said in a DISCONNECT right after our version line: clients print it.
-                conn.ssh
-                    .borrow_mut()
-                    .disconnect(DisconnectReason::TooManyConnections, &r.message);
-                conn.closed.set(true);
-            }
+        if core.config().ssh.proxy_protocol_from.contains(peer.ip()) {
+            // Who the client is comes first, in the PROXY header: admission waits for it.
+            *conn.proxy_header.borrow_mut() = Some(Vec::new());
+        } else {
+            conn.admit(count);
         }
         conn.spawn(conn.clone().run_writer());
         conn.spawn(conn.clone().run_reader());
         conn.spawn(conn.clone().run_timer());
+    }
+
+    /// Admit the connection (limits, counts) or refuse it with a DISCONNECT saying why.
+    fn admit(&self, open: usize) {
+        match admission::admit(&self.core.shared, self.client_ip(), open, now_ms()) {
+            Ok(a) => {
+                self.admitted.set(Some(a));
+                self.core.metrics.conn_accepted();
+            }
+            Err(r) => {
+                self.core.metrics.conn_rejected(r.reason);
+                self.rejected.set(true);
+                tracing::debug!(parent: &self.span, reason = r.reason.as_str(), "connection refused");
+                // Said in a DISCONNECT right after our version line: clients print it.
+                self.ssh
+                    .borrow_mut()
+                    .disconnect(DisconnectReason::TooManyConnections, &r.message);
+                self.close();
+            }
+        }
+    }
+
+    /// The client's address (the peer's, or the one a trusted PROXY header names).
+    pub fn client_ip(&self) -> std::net::IpAddr {
+        self.client.get().ip()
+    }
+
+    /// Bytes from the socket: the PROXY header first when one is expected, then the SSH core.
+    fn take_input(&self, bytes: &[u8]) {
+        let mut pending = self.proxy_header.borrow_mut();
+        let Some(buf) = pending.as_mut() else {
+            drop(pending);
+            self.ssh.borrow_mut().handle_input(bytes, now_ms());
+            return;
+        };
+        buf.extend_from_slice(bytes);
+        match crate::proxy::parse(buf) {
+            Ok(None) => {}
+            Ok(Some(header)) => {
+                let rest = buf.split_off(header.len.min(buf.len()));
+                *pending = None;
+                drop(pending);
+                if let Some(client) = header.source {
+                    self.client.set(client);
+                    self.span.record("client", tracing::field::display(client));
+                }
+                let open = self.core.shared.connections.load(Ordering::Relaxed);
+                self.admit(open);
+                if !self.closed.get() {
+                    self.ssh.borrow_mut().handle_input(&rest, now_ms());
+                }
+            }
+            Err(e) => {
+                *pending = None;
+                drop(pending);
+                tracing::info!(error = %e, "connection from a PROXY protocol source refused");
+                self.core
+                    .metrics
+                    .conn_rejected(crate::metrics::RejectReason::ProxyHeader);
+                self.rejected.set(true);
+                self.close();
+            }
+        }
     }
 
     /// Run a task of this connection, inside its log context.
@@ -228,7 +289,7 @@ impl Conn {
                     Poll::Ready(Ok(n)) => {
                         if n > 0 {
                             if let Some(bytes) = buf.get(..n) {
-                                me.ssh.borrow_mut().handle_input(bytes, now_ms());
+                                me.take_input(bytes);
                                 me.core.metrics.bytes(Direction::In, n);
                             }
                         }
@@ -508,7 +569,7 @@ impl Conn {
                         self.offence.set(true);
                     }
                     if peer_fault {
-                        match self.core.log_rate.check(self.peer.ip(), std::time::Instant::now()) {
+                        match self.core.log_rate.check(self.client_ip(), std::time::Instant::now()) {
                             Verdict::Log => tracing::info!(?reason, "connection ended"),
                             Verdict::LogLast => tracing::info!(
                                 ?reason,
@@ -605,7 +666,7 @@ impl Conn {
             .request(Request::SshAuth {
                 user: user.clone(),
                 attempt,
-                source: self.peer.ip(),
+                source: self.client_ip(),
             })
             .await
         {
@@ -646,7 +707,7 @@ impl Conn {
             match self
                 .core
                 .log_rate
-                .check(self.peer.ip(), std::time::Instant::now())
+                .check(self.client_ip(), std::time::Instant::now())
             {
                 Verdict::Log => tracing::info!(
                     user = %crate::auth::printable(&user),

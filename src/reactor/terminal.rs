@@ -480,7 +480,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
             let request = Request::Login {
                 name,
                 password,
-                source: conn.peer.ip(),
+                source: conn.client_ip(),
             };
             ask_control(conn, channel, request, |l, r| {
                 l.handle_login_result(user_result(r))
@@ -495,7 +495,7 @@ fn handle_action(conn: &Rc<Conn>, channel: ChannelId, action: LobbyAction) {
                 name,
                 password,
                 email,
-                source: conn.peer.ip(),
+                source: conn.client_ip(),
             };
             ask_control(conn, channel, request, |l, r| {
                 l.handle_register_result(user_result(r))
