@@ -87,6 +87,13 @@ enum Cmd {
         #[command(flatten)]
         opts: throughput::Opts,
     },
+    /// Hostile connections of one kind next to legitimate logins (bounded in time).
+    Flood {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        opts: scenario::flood::Opts,
+    },
     /// Start dungeongate, OpenSSH sshd and dropbear on loopback and compare them.
     Compare(compare::Args),
 }
@@ -179,6 +186,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Storm { target, opts } => single(&target, Kind::Storm, |p| p.storm = opts).await?,
         Cmd::Idle { target, opts } => single(&target, Kind::Idle, |p| p.idle = opts).await?,
         Cmd::Echo { target, opts } => single(&target, Kind::Echo, |p| p.echo = opts).await?,
+        Cmd::Flood { target, opts } => {
+            let target = Arc::new(build_target(&target)?);
+            let o = scenario::flood::run(&target, &opts).await;
+            report::print_outcome(&o);
+            vec![o]
+        }
         Cmd::Throughput { target, opts } => {
             single(&target, Kind::Throughput, |p| p.throughput = opts).await?
         }

@@ -165,6 +165,14 @@ impl SourceTable {
         end
     }
 
+    /// Connections from `key` not yet logged in.
+    pub fn unauthenticated(&self, key: SourceKey) -> u32 {
+        let slots = self.pair(key);
+        min_of(&slots, |s| {
+            u64::from(s.unauthenticated.load(Ordering::Relaxed))
+        }) as u32
+    }
+
     /// Connections open from `key` (for tests and admin views).
     pub fn connections(&self, key: SourceKey) -> u32 {
         let slots = self.pair(key);

@@ -56,9 +56,17 @@ pub fn admit(shared: &Shared, ip: IpAddr, open: usize, now_ms: u64) -> Result<Ad
             counted: false,
         });
     }
+    // MaxStartups spares a source's first connection still logging in: a person connects
+    // once at a time, a flood needs many. Without this, any ~100 half-open connections from
+    // anywhere would lock every new player out (measured with `loadtest flood`); with it, a
+    // flood only takes slots per address it owns (an IPv4 address, an IPv6 /64), each of
+    // which costs it one connection and us a few KiB.
     let starting = shared.unauthenticated.load(Ordering::Relaxed);
     let starting = u32::try_from(starting).unwrap_or(u32::MAX);
-    if starting >= limits.max_startups.start && limits.max_startups.refuse(starting, roll()) {
+    if starting >= limits.max_startups.start
+        && shared.sources.unauthenticated(source) > 0
+        && limits.max_startups.refuse(starting, roll())
+    {
         return Err(reject(
             RejectReason::Startups,
             "the server is busy with other logins; try again in a moment",

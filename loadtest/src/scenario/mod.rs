@@ -6,6 +6,7 @@
 //! a field in [`Plan`], and a line in [`run`].
 
 pub mod echo;
+pub mod flood;
 pub mod idle;
 pub mod session;
 pub mod storm;
