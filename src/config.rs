@@ -149,6 +149,10 @@ pub struct LimitsConfig {
     pub lock_account_after_failures: u32,
     /// New accounts one address may register per hour from the lobby.
     pub registrations_per_source_per_hour: u32,
+    /// Control messages (anything but channel data and window adjustments) one connection
+    /// may send per second in the long run, and in one burst.
+    pub control_messages_per_second: u32,
+    pub control_messages_burst: u32,
     /// A lobby nobody types in is closed after this long.
     pub lobby_idle_seconds: u64,
     /// A logged-in connection with no session channel is closed after this long.
@@ -489,6 +493,8 @@ struct RawLimits {
     registrations_per_source_per_hour: u32,
     lobby_idle_seconds: u64,
     no_channel_idle_seconds: u64,
+    control_messages_per_second: u32,
+    control_messages_burst: u32,
 }
 impl Default for RawLimits {
     fn default() -> Self {
@@ -512,6 +518,8 @@ impl Default for RawLimits {
             registrations_per_source_per_hour: 5,
             lobby_idle_seconds: 1800,
             no_channel_idle_seconds: 120,
+            control_messages_per_second: 50,
+            control_messages_burst: 500,
         }
     }
 }
@@ -821,6 +829,14 @@ impl RawConfig {
                 )?,
                 lock_account_after_failures: self.limits.lock_account_after_failures,
                 registrations_per_source_per_hour: self.limits.registrations_per_source_per_hour,
+                control_messages_per_second: positive(
+                    "limits.control_messages_per_second",
+                    u64::from(self.limits.control_messages_per_second),
+                )? as u32,
+                control_messages_burst: positive(
+                    "limits.control_messages_burst",
+                    u64::from(self.limits.control_messages_burst),
+                )? as u32,
                 lobby_idle_seconds: positive(
                     "limits.lobby_idle_seconds",
                     self.limits.lobby_idle_seconds,

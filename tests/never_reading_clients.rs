@@ -60,18 +60,21 @@ fn never_reading_clients_are_bounded_and_do_not_stop_a_normal_login() {
     let mut server = Server::start(&[], |cfg| {
         cfg["limits"]["max_queued_output_bytes"] = serde_json::json!(CAP);
         cfg["limits"]["output_stall_seconds"] = serde_json::json!(4);
+        // This test is about the output cap: the control-message rate limit, which would
+        // stop these clients first, is lifted.
+        cfg["limits"]["control_messages_per_second"] = serde_json::json!(1_000_000);
+        cfg["limits"]["control_messages_burst"] = serde_json::json!(1_000_000);
     });
     let rss_before = server.rss_bytes();
     let mut threads = Vec::new();
     for _ in 0..PER_KIND {
-        // After authentication: an unknown message type, answered with UNIMPLEMENTED.
-        threads.push(flood(
-            server.port,
-            ClientAuth::None,
-            "guest",
-            &[200, 0, 0, 0],
-        ));
-        // Before authentication: the userauth service requested again and again.
+        // After authentication: keepalives that want a reply (answered without limit).
+        let mut keepalive = vec![80];
+        dungeongate::ssh::wire::put_string(&mut keepalive, b"keepalive@openssh.com");
+        dungeongate::ssh::wire::put_bool(&mut keepalive, true);
+        threads.push(flood(server.port, ClientAuth::None, "guest", &keepalive));
+        // Before authentication: the userauth service requested again and again (answered
+        // until the core closes the connection after 32).
         let mut req = Vec::new();
         msg::encode_service_request(&mut req, "ssh-userauth");
         threads.push(flood(server.port, ClientAuth::None, ALICE, &req));

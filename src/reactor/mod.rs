@@ -478,5 +478,7 @@ fn ssh_settings(config: &Config, host_key: HostKey) -> ServerSettings {
     s.auth_banner = (!config.ssh.auth_banner.is_empty()).then(|| config.ssh.auth_banner.clone());
     s.max_queued_output = config.limits.max_queued_output_bytes;
     s.output_stall_ms = config.limits.output_stall_seconds.saturating_mul(1000);
+    s.control_per_second = config.limits.control_messages_per_second;
+    s.control_burst = config.limits.control_messages_burst;
     s
 }

@@ -5,8 +5,8 @@
 //!
 //! Kinds:
 //! * `silent` — connect and send nothing (held until the server closes, then again);
-//! * `never-reading` — log in as a guest, then send messages the server must answer
-//!   (UNIMPLEMENTED) and never read a byte;
+//! * `never-reading` — log in as a guest, then send requests the server must answer
+//!   (keepalives that want a reply) and never read a byte;
 //! * `guess` — password guessing on the target's user, with wrong passwords, again and again.
 //!
 //! The hostile clients drive dungeongate's own sans-io SSH client over tokio sockets (they need
@@ -226,11 +226,14 @@ async fn hostile_connection(addr: SocketAddr, source: IpAddr, user: &str, kind: 
             {
                 return;
             }
-            // Messages the server must answer, never reading the answers: the writes stop
+            // Requests the server must answer, never reading the answers: the writes stop
             // once the server stops reading us.
+            let mut keepalive = vec![80];
+            dungeongate::ssh::wire::put_string(&mut keepalive, b"keepalive@openssh.com");
+            dungeongate::ssh::wire::put_bool(&mut keepalive, true);
             let mut burst = Vec::new();
             for _ in 0..4096 {
-                c.send_raw_payload(&[200, 0, 0, 0]);
+                c.send_raw_payload(&keepalive);
             }
             c.poll_transmit(&mut burst);
             loop {
@@ -238,7 +241,7 @@ async fn hostile_connection(addr: SocketAddr, source: IpAddr, user: &str, kind: 
                     return;
                 }
                 for _ in 0..4096 {
-                    c.send_raw_payload(&[200, 0, 0, 0]);
+                    c.send_raw_payload(&keepalive);
                 }
                 burst.clear();
                 c.poll_transmit(&mut burst);

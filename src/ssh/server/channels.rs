@@ -269,10 +269,7 @@ impl ServerConnection {
                 Ok(None)
             }
             Some(MsgType::RequestSuccess) | Some(MsgType::RequestFailure) => Ok(None),
-            _ => {
-                self.send(|o| msg::encode_unimplemented(o, ctx.seq));
-                Ok(None)
-            }
+            _ => self.unimplemented(ctx.seq).map(|()| None),
         }
     }
 

@@ -44,6 +44,11 @@ pub type Millis = u64;
 const IDLE_BUFFER_CAPACITY: usize = 16 * 1024;
 /// Sent bytes at the front of the output buffer worth moving the rest down for.
 const COMPACT_AFTER: usize = 64 * 1024;
+/// Messages of unknown type a connection may send (each is answered with UNIMPLEMENTED).
+/// Real clients send none; a flood of them is work and output for nothing.
+const MAX_UNKNOWN_MESSAGES: u32 = 64;
+/// SERVICE_REQUESTs a connection may send (paramiko sends one per authentication attempt).
+const MAX_SERVICE_REQUESTS: u32 = 32;
 
 /// What every connection of a server shares; built once per core from the configuration.
 pub struct ServerSettings {
@@ -77,6 +82,12 @@ pub struct ServerSettings {
     pub max_queued_output: usize,
     /// How long output may stay over `max_queued_output`.
     pub output_stall_ms: Millis,
+    /// Messages other than channel data and window adjustments processed per second, in the
+    /// long run (a token bucket of `control_burst`): each may cost an answer and some CPU, and
+    /// no client needs more; past it input waits (unread) for the bucket to refill.
+    pub control_per_second: u32,
+    /// Size of that bucket.
+    pub control_burst: u32,
 }
 
 impl ServerSettings {
@@ -97,6 +108,8 @@ impl ServerSettings {
             max_channels: 10,
             max_queued_output: 1 << 20,
             output_stall_ms: 60_000,
+            control_per_second: 50,
+            control_burst: 500,
         }
     }
 }
@@ -290,6 +303,14 @@ pub struct ServerConnection {
     held_bytes: usize,
     /// Since when queued output has been over `max_queued_output` (None: under it).
     over_cap_since: Option<Millis>,
+    /// Messages of unknown type received (see [`MAX_UNKNOWN_MESSAGES`]).
+    unknown_messages: u32,
+    /// Control messages that may still be processed now (the token bucket).
+    control_tokens: u32,
+    /// When the bucket last gained a token.
+    control_refilled: Millis,
+    /// SERVICE_REQUESTs received (see [`MAX_SERVICE_REQUESTS`]).
+    service_requests: u32,
 
     /// Key exchange progress and the per-connection KEX facts.
     kex: kex_flow::KexFlow,
@@ -321,6 +342,10 @@ impl ServerConnection {
             held: VecDeque::new(),
             held_bytes: 0,
             over_cap_since: None,
+            unknown_messages: 0,
+            service_requests: 0,
+            control_tokens: settings.control_burst,
+            control_refilled: now,
             kex: kex_flow::KexFlow::new(now),
             auth: auth_flow::AuthFlow::default(),
             channels: channels::Channels::new(settings.max_channels),
@@ -367,6 +392,10 @@ impl ServerConnection {
             if self.output_over_cap() {
                 // Answering more input would queue more output for a peer that is not reading.
                 self.over_cap_since.get_or_insert(self.now);
+                return None;
+            }
+            if !self.control_token_available() {
+                // Too many control messages too fast: the rest waits for the bucket.
                 return None;
             }
             match self.step() {
@@ -437,6 +466,10 @@ impl ServerConnection {
         let stall = self
             .over_cap_since
             .map(|t| t.saturating_add(self.settings.output_stall_ms));
+        let stall = match (stall, self.control_refill_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let other = if self.auth.is_authenticated() {
             self.kex.next_time_rekey(&self.settings)
         } else {
@@ -552,6 +585,10 @@ impl ServerConnection {
             seq: packet.seq,
             base_ptr: inbuf.as_ptr() as usize,
         };
+        if !matches!(msg_num, 93..=95) {
+            // Anything but channel data and window adjustments takes a token.
+            self.control_tokens = self.control_tokens.saturating_sub(1);
+        }
         let outcome = self.dispatch(msg_num, payload, &ctx);
         // The payload stays in place while an event borrows it; otherwise drop it now.
         match &outcome {
@@ -588,10 +625,7 @@ impl ServerConnection {
                 }
                 self.handle_connection(n, payload, ctx)
             }
-            _ => {
-                self.send(|o| msg::encode_unimplemented(o, ctx.seq));
-                Ok(None)
-            }
+            _ => self.unimplemented(ctx.seq).map(|()| None),
         }
     }
 
@@ -620,18 +654,20 @@ impl ServerConnection {
                         got: "SSH_MSG_SERVICE_REQUEST",
                     });
                 }
-                // Repeats are answered too: paramiko asks again before every attempt.
+                // Repeats are answered too: paramiko asks again before every attempt. Not
+                // forever: each costs an answer, and nothing needs more than a few.
                 if name != b"ssh-userauth" {
                     return Err(Error::ServiceNotAvailable);
+                }
+                self.service_requests = self.service_requests.saturating_add(1);
+                if self.service_requests > MAX_SERVICE_REQUESTS {
+                    return Err(Error::Protocol("too many service requests"));
                 }
                 self.auth.accept_service();
                 self.send(|o| msg::encode_service_accept(o, b"ssh-userauth"));
                 Ok(None)
             }
-            _ => {
-                self.send(|o| msg::encode_unimplemented(o, ctx.seq));
-                Ok(None)
-            }
+            _ => self.unimplemented(ctx.seq).map(|()| None),
         }
     }
 
@@ -715,6 +751,43 @@ impl ServerConnection {
                 .encode(&mut self.outbuf, |o| o.extend_from_slice(&p));
         }
         self.held_bytes = 0;
+    }
+
+    /// Refill the control bucket for the time passed; whether a token is there.
+    fn control_token_available(&mut self) -> bool {
+        let rate = u64::from(self.settings.control_per_second.max(1));
+        let per_token = (1000 / rate).max(1);
+        let earned = self.now.saturating_sub(self.control_refilled) / per_token;
+        if earned > 0 {
+            let burst = self.settings.control_burst.max(1);
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.control_tokens = self.control_tokens.saturating_add(earned).min(burst);
+            self.control_refilled = self
+                .control_refilled
+                .saturating_add(u64::from(earned).saturating_mul(per_token));
+            if self.control_tokens == burst {
+                self.control_refilled = self.now;
+            }
+        }
+        self.control_tokens > 0
+    }
+
+    /// When the next control token arrives, while the bucket is empty.
+    fn control_refill_deadline(&self) -> Option<Millis> {
+        (self.control_tokens == 0).then(|| {
+            let rate = u64::from(self.settings.control_per_second.max(1));
+            self.control_refilled.saturating_add((1000 / rate).max(1))
+        })
+    }
+
+    /// Answer a message of unknown type, up to [`MAX_UNKNOWN_MESSAGES`].
+    fn unimplemented(&mut self, seq: u32) -> Result<(), Error> {
+        self.unknown_messages = self.unknown_messages.saturating_add(1);
+        if self.unknown_messages > MAX_UNKNOWN_MESSAGES {
+            return Err(Error::Protocol("too many messages of unknown type"));
+        }
+        self.send(|o| msg::encode_unimplemented(o, seq));
+        Ok(())
     }
 
     /// End the connection because of `e`.

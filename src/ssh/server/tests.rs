@@ -805,7 +805,55 @@ fn small_output_cap() -> ServerSettings {
     let mut s = settings();
     s.max_queued_output = 64 * 1024;
     s.output_stall_ms = 30_000;
+    // These tests flood on purpose at one instant of virtual time: the control-message rate
+    // limit has its own test.
+    s.control_per_second = u32::MAX;
+    s.control_burst = u32::MAX;
     s
+}
+
+#[test]
+fn control_messages_past_the_burst_wait_for_the_bucket_to_refill() {
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.open_session = false;
+    let mut s = settings();
+    s.control_per_second = 50;
+    s.control_burst = 100;
+    let mut p = Pair::new(cfg, s, alice_app());
+    p.pump();
+    let replies = |p: &Pair| {
+        p.client
+            .events
+            .iter()
+            .filter(|e| **e == ClientEvent::GlobalReply)
+            .count()
+    };
+    for _ in 0..300 {
+        p.client.send_raw_payload(&keepalive());
+    }
+    p.pump();
+    // The handshake and login took some tokens: fewer than 100 are answered at once.
+    let first = replies(&p);
+    assert!(first > 50 && first < 100, "{first} answered at once");
+    assert!(!p.server.is_closed());
+    // The deadline is the next token; a second later 50 more have been answered.
+    let next = p.server.poll_timeout().unwrap();
+    assert!(next <= p.now + 20, "{next}");
+    p.now += 1000;
+    p.server.handle_timeout(p.now);
+    p.pump();
+    assert_eq!(replies(&p), first + 50);
+    // The bucket never holds more than its burst: the rest comes at 50 a second.
+    p.now += 10_000;
+    p.server.handle_timeout(p.now);
+    p.pump();
+    assert_eq!(replies(&p), first + 50 + 100);
+    for _ in 0..5 {
+        p.now += 1000;
+        p.server.handle_timeout(p.now);
+        p.pump();
+    }
+    assert_eq!(replies(&p), 300, "all answered in the end, none dropped");
 }
 
 #[test]
@@ -815,10 +863,10 @@ fn a_peer_that_never_reads_cannot_grow_queued_output_past_the_cap() {
     let mut p = Pair::new(cfg, small_output_cap(), alice_app());
     p.pump();
     assert!(p.client.events.contains(&ClientEvent::AuthSuccess));
-    // 20,000 messages of an unknown type, each answered with UNIMPLEMENTED: ~600 KB of
-    // answers if nothing held them back.
+    // 20,000 keepalives that want a reply, each answered: ~600 KB of answers if nothing held
+    // them back.
     for _ in 0..20_000 {
-        p.client.send_raw_payload(&[200, 1, 2, 3]);
+        p.client.send_raw_payload(&keepalive());
     }
     p.feed_server_only();
     let cap = 64 * 1024;
@@ -846,13 +894,49 @@ fn a_peer_that_never_reads_cannot_grow_queued_output_past_the_cap() {
     let mut out = Vec::new();
     p.server.poll_transmit(&mut out);
     p.client.handle_input(&out).unwrap();
-    let unimplemented = p
+    let answered = p
         .client
         .events
         .iter()
-        .filter(|e| **e == ClientEvent::Unimplemented)
+        .filter(|e| **e == ClientEvent::GlobalReply)
         .count();
-    assert_eq!(unimplemented, 20_000);
+    assert_eq!(answered, 20_000);
+}
+
+/// keepalive@openssh.com with want-reply: a request every server must answer.
+fn keepalive() -> Vec<u8> {
+    let mut p = vec![80];
+    crate::ssh::wire::put_string(&mut p, b"keepalive@openssh.com");
+    crate::ssh::wire::put_bool(&mut p, true);
+    p
+}
+
+#[test]
+fn a_flood_of_unknown_messages_or_service_requests_ends_the_connection() {
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.open_session = false;
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    for _ in 0..64 {
+        p.client.send_raw_payload(&[200, 1, 2, 3]);
+    }
+    p.pump();
+    assert!(!p.server.is_closed(), "64 unknown messages are answered");
+    p.client.send_raw_payload(&[200, 1, 2, 3]);
+    p.pump();
+    assert!(p.server.is_closed(), "the 65th ends it");
+
+    let mut cfg = password_client("alice", "correct horse");
+    cfg.open_session = false;
+    let mut p = Pair::new(cfg, settings(), alice_app());
+    p.pump();
+    for _ in 0..40 {
+        let mut req = Vec::new();
+        crate::ssh::msg::encode_service_request(&mut req, "ssh-userauth");
+        p.client.send_raw_payload(&req);
+    }
+    p.pump();
+    assert!(p.server.is_closed(), "40 service requests end it");
 }
 
 #[test]
@@ -861,11 +945,8 @@ fn output_stuck_over_the_cap_past_the_deadline_ends_the_connection() {
     cfg.open_session = false;
     let mut p = Pair::new(cfg, small_output_cap(), alice_app());
     p.pump();
-    // Before authentication too: repeated service requests, each answered.
     for _ in 0..20_000 {
-        let mut req = Vec::new();
-        crate::ssh::msg::encode_service_request(&mut req, "ssh-userauth");
-        p.client.send_raw_payload(&req);
+        p.client.send_raw_payload(&keepalive());
     }
     p.feed_server_only();
     assert!(p.server.output_over_cap());
