@@ -518,8 +518,8 @@ impl Default for RawLimits {
             registrations_per_source_per_hour: 5,
             lobby_idle_seconds: 1800,
             no_channel_idle_seconds: 120,
-            control_messages_per_second: 50,
-            control_messages_burst: 500,
+            control_messages_per_second: 20,
+            control_messages_burst: 200,
         }
     }
 }

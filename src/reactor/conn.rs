@@ -275,7 +275,7 @@ impl Conn {
                 let ssh = self.ssh.borrow();
                 // Input waits while the core holds enough, or while our answers to the peer
                 // pile up unread: a peer that does not read gets nothing more read either.
-                ssh.buffered_input() >= MAX_BUFFERED_INPUT || ssh.output_over_cap()
+                ssh.buffered_input() >= MAX_BUFFERED_INPUT || ssh.input_paused()
             };
             if hold {
                 self.reader_wake.wait().await;
@@ -326,7 +326,7 @@ impl Conn {
                 self.writer_wake.wait().await;
                 continue;
             }
-            let was_over_cap = self.ssh.borrow().output_over_cap();
+            let was_paused = self.ssh.borrow().input_paused();
             let me = &self;
             let write = futures_lite::future::poll_fn(|cx| {
                 let mut ssh = me.ssh.borrow_mut();
@@ -373,7 +373,7 @@ impl Conn {
                 }
                 Ok(_) => {
                     self.wake_game_output();
-                    if was_over_cap && !self.ssh.borrow().output_over_cap() {
+                    if was_paused && !self.ssh.borrow().input_paused() {
                         // Input held back while our output was over its cap can go on now.
                         self.reader_wake.signal();
                         self.process_events();

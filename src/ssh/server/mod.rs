@@ -108,8 +108,8 @@ impl ServerSettings {
             max_channels: 10,
             max_queued_output: 1 << 20,
             output_stall_ms: 60_000,
-            control_per_second: 50,
-            control_burst: 500,
+            control_per_second: 20,
+            control_burst: 200,
         }
     }
 }
@@ -449,6 +449,13 @@ impl ServerConnection {
     #[must_use]
     pub fn output_over_cap(&self) -> bool {
         self.queued_output() >= self.settings.max_queued_output
+    }
+
+    /// Input processing is paused (output over its cap, or the control-message bucket is
+    /// empty until [`Self::poll_timeout`]): the caller should not read more for now.
+    #[must_use]
+    pub fn input_paused(&self) -> bool {
+        self.output_over_cap() || self.control_tokens == 0
     }
 
     /// Copy out and drop everything waiting for the socket (for tests and simple callers).
