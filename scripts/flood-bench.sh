@@ -6,6 +6,7 @@
 #   scripts/flood-bench.sh                 # 5000 connections of each kind, 20 s each
 #   CONNECTIONS=1000 SECONDS_EACH=10 scripts/flood-bench.sh
 #   EXTRA_LIMITS='max_startups: "1000:30:8000"' scripts/flood-bench.sh
+#   KINDS=never-reading scripts/flood-bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNECTIONS="${CONNECTIONS:-5000}"
@@ -46,7 +47,7 @@ for _ in $(seq 100); do
     grep -q "ssh listening" "$WORK/stdout" 2>/dev/null && break
     sleep 0.1
 done
-for kind in silent never-reading guess; do
+for kind in ${KINDS:-silent never-reading guess}; do
     "$LT" flood --port "$PORT" --user legit --key "$WORK/client" --server-pid "$SERVER_PID" \
         --label dungeongate --sources 50 --hostile "$kind" --connections "$CONNECTIONS" \
         --duration "$SECONDS_EACH" --metrics-port "$HTTP"

@@ -92,27 +92,49 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
             }
         });
     }
-    let mut legit = tokio::task::JoinSet::new();
-    for _ in 0..o.legit_concurrency.max(1) {
-        let t = target.clone();
-        legit.spawn(async move {
-            let (mut lat, mut errors, mut ok) = (Latencies::default(), Errors::default(), 0u64);
-            // Give the hostile connections a moment to pile up first.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            while Instant::now() < deadline {
-                let t0 = Instant::now();
-                match cycle(&t).await {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.record(t0.elapsed());
+    // The legitimate logins run on a runtime of their own (one thread), so that what they
+    // measure is the server, not this process's queue of thousands of hostile tasks.
+    let legit_target = target.clone();
+    let legit_concurrency = o.legit_concurrency.max(1);
+    let legit = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        Some(rt.block_on(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..legit_concurrency {
+                let t = legit_target.clone();
+                set.spawn(async move {
+                    let (mut lat, mut errors, mut ok) =
+                        (Latencies::default(), Errors::default(), 0u64);
+                    // Give the hostile connections a moment to pile up first.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    while Instant::now() < deadline {
+                        let t0 = Instant::now();
+                        match cycle(&t).await {
+                            Ok(()) => {
+                                ok += 1;
+                                lat.record(t0.elapsed());
+                            }
+                            Err(f) => errors.add(&f.kind()),
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    Err(f) => errors.add(&f.kind()),
+                    (lat, errors, ok)
+                });
+            }
+            let (mut lat, mut errors, mut ok) = (Latencies::default(), Errors::default(), 0u64);
+            while let Some(j) = set.join_next().await {
+                if let Ok((l, e, n)) = j {
+                    lat.merge(l);
+                    errors.merge(e);
+                    ok += n;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             (lat, errors, ok)
-        });
-    }
+        }))
+    });
     let mut peak = pss_before.unwrap_or(0.0);
     while Instant::now() < deadline {
         if let Some(p) = pss(target) {
@@ -120,14 +142,15 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (mut lat, mut errors, mut ok) = (Latencies::default(), Errors::default(), 0u64);
-    while let Some(j) = legit.join_next().await {
-        if let Ok((l, e, n)) = j {
-            lat.merge(l);
-            errors.merge(e);
-            ok += n;
+    let legit = tokio::task::spawn_blocking(move || legit.join().ok().flatten()).await;
+    let (lat, errors, ok) = match legit {
+        Ok(Some(r)) => r,
+        _ => {
+            let mut e = Errors::default();
+            e.add("legit-runtime-failed");
+            (Latencies::default(), e, 0)
         }
-    }
+    };
     hostile.abort_all();
     while hostile.join_next().await.is_some() {}
     let metrics_after = match o.metrics_port {

@@ -779,11 +779,16 @@ impl ServerConnection {
         self.control_tokens > 0
     }
 
-    /// When the next control token arrives, while the bucket is empty.
+    /// When processing resumes, while the bucket is empty: once a quarter second's worth of
+    /// tokens has come back (one wake-up per connection and quarter second, not one per
+    /// message, however many connections are being held back).
     fn control_refill_deadline(&self) -> Option<Millis> {
         (self.control_tokens == 0).then(|| {
             let rate = u64::from(self.settings.control_per_second.max(1));
-            self.control_refilled.saturating_add((1000 / rate).max(1))
+            let per_token = (1000 / rate).max(1);
+            let batch = (rate / 4).clamp(1, u64::from(self.settings.control_burst.max(1)));
+            self.control_refilled
+                .saturating_add(per_token.saturating_mul(batch))
         })
     }
 
