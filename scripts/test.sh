@@ -10,7 +10,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
-echo "== end-to-end tests with real clients (OpenSSH, paramiko, asyncssh, ssh-audit)"
+echo "== end-to-end tests with real clients (OpenSSH, PuTTY, dropbear, paramiko, asyncssh, ssh-audit, HAProxy)"
 cargo build --bin dungeongate
 DUNGEONGATE_BIN="$PWD/target/debug/dungeongate" python3 -m pytest tests/e2e -q -p no:cacheprovider
 echo "== load harness smoke run (every scenario, a few seconds, against dungeongate)"

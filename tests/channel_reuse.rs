@@ -6,7 +6,7 @@
 mod common;
 
 use common::{RawClient, Server, ALICE, ALICE_PW, IO_TIMEOUT};
-use dungeongate::ssh::client::{ClientAuth, ClientConfig, ClientEvent};
+use dungeongate::ssh::client::ClientEvent;
 use dungeongate::ssh::msg::{self, MsgType};
 use dungeongate::ssh::wire;
 
@@ -34,17 +34,7 @@ fn open_and_exec(c: &mut RawClient, sender: u32, game: &str) {
 fn pipelined_exec_close_open_exec_on_one_channel_id_leaves_no_game_running() {
     let mut server = Server::start(&[], |_| {});
     for round in 0..5 {
-        let mut cfg = ClientConfig::new(ALICE, ClientAuth::Password(ALICE_PW.into()));
-        cfg.open_session = false;
-        let mut c = RawClient::connect(server.port, cfg);
-        assert!(
-            c.pump_until(IO_TIMEOUT, |cl| cl
-                .events
-                .contains(&ClientEvent::AuthSuccess)),
-            "round {round}: no login: {:?}\n{}",
-            c.client.events,
-            server.log_tail()
-        );
+        let mut c = RawClient::password_login(&server, ALICE, ALICE_PW);
         // Twenty cycles on one connection, all in one burst.
         for i in 0..20 {
             open_and_exec(&mut c, 2 * i, "cat");

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{RawClient, Server, ALICE, ALICE_PW, IO_TIMEOUT};
-use dungeongate::ssh::client::{ClientAuth, ClientConfig, ClientEvent};
+use common::{RawClient, Server, ALICE, ALICE_PW};
 
 /// argon2id at OWASP's minimum, the default config.
 const MEMORY_KIB: u64 = 19_456;
@@ -20,19 +19,7 @@ fn twenty_eight_password_logins_keep_the_server_s_memory_flat() {
             "max_concurrent": MAX_CONCURRENT,
         });
     });
-    let login = || {
-        let mut cfg = ClientConfig::new(ALICE, ClientAuth::Password(ALICE_PW.into()));
-        cfg.open_session = false;
-        let mut c = RawClient::connect(server.port, cfg);
-        assert!(
-            c.pump_until(IO_TIMEOUT, |cl| cl
-                .events
-                .contains(&ClientEvent::AuthSuccess)),
-            "login failed: {:?}\n{}",
-            c.client.events,
-            server.log_tail()
-        );
-    };
+    let login = || drop(RawClient::password_login(&server, ALICE, ALICE_PW));
     // The first logins bring the hashing threads to their steady state.
     for _ in 0..MAX_CONCURRENT {
         login();

@@ -145,16 +145,19 @@ impl Core {
         }
     }
 
-    /// The account `name` was locked or deleted: end every connection logged in as it (at
-    /// the SSH level or in a lobby) or playing as it; their games get the hangup and save.
-    fn end_sessions_of(&self, name: &str) {
-        let conns: Vec<Rc<Conn>> = self
-            .conns
+    /// Every connection of this core still alive (a copy: acting on one may close it).
+    fn live_conns(&self) -> Vec<Rc<Conn>> {
+        self.conns
             .borrow()
             .iter()
             .filter_map(|(_, w)| w.upgrade())
-            .collect();
-        for c in conns {
+            .collect()
+    }
+
+    /// The account `name` was locked or deleted: end every connection logged in as it (at
+    /// the SSH level or in a lobby) or playing as it; their games get the hangup and save.
+    fn end_sessions_of(&self, name: &str) {
+        for c in self.live_conns() {
             if c.belongs_to(name) {
                 c.shutdown("Your account was locked or removed by the operator.");
             }
@@ -199,12 +202,7 @@ impl Core {
 
     /// Tell every connection the server is stopping, hang up games, wait (bounded) for them.
     pub async fn shut_down_connections(&self) {
-        let conns: Vec<Rc<Conn>> = self
-            .conns
-            .borrow()
-            .iter()
-            .filter_map(|(_, w)| w.upgrade())
-            .collect();
+        let conns = self.live_conns();
         for c in &conns {
             c.shutdown("The server is shutting down; your game is being saved.");
         }

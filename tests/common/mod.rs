@@ -894,6 +894,27 @@ impl RawClient {
         }
     }
 
+    /// Log in with a password (no session) and return the client, or panic saying why.
+    pub fn password_login(server: &Server, user: &str, password: &str) -> RawClient {
+        let mut cfg = dungeongate::ssh::client::ClientConfig::new(
+            user,
+            dungeongate::ssh::client::ClientAuth::Password(password.into()),
+        );
+        cfg.open_session = false;
+        let mut c = RawClient::connect(server.port, cfg);
+        let ok = c.pump_until(IO_TIMEOUT, |cl| {
+            cl.events
+                .contains(&dungeongate::ssh::client::ClientEvent::AuthSuccess)
+        });
+        assert!(
+            ok,
+            "login as {user} failed: {:?}\n{}",
+            c.client.events,
+            server.log_tail()
+        );
+        c
+    }
+
     /// The client side's port (the server's logs name the peer by it).
     pub fn local_port(&self) -> u16 {
         self.sock.local_addr().map_or(0, |a| a.port())

@@ -1221,3 +1221,35 @@ class TermProc:
             _OWNED_PIDS.discard(self.p.pid)
         self.reader.join(timeout=IO_TIMEOUT)
         os.close(self.master)
+
+
+def server_says(port: int, source: str) -> bytes:
+    """Connect from `source` (another 127.x address is another client to the server), send a
+    version line and read what the server says: its own version line and, when it refuses
+    the connection, a DISCONNECT whose text is readable in the clear, then the close. An
+    admitted connection says no more after its KEXINIT: reading stops after 3 quiet seconds
+    (a refusal is told at once, so this only bounds the admitted case)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s.settimeout(3)
+    s.sendall(b"SSH-2.0-e2e-test\r\n")
+    out = bytearray()
+    try:
+        while len(out) < 65536:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return bytes(out)
+
+
+def term_echo_through_cat(t: "TermProc", token: bytes) -> None:
+    """`cat` in a cooked PTY seen through a client in a terminal: the line comes back twice
+    (tty echo, then cat); Ctrl-D ends it with status 0."""
+    t.send(token + b"\r")
+    t.wait_raw(token + b"\r\n" + token)
+    t.send(b"\x04")
+    assert t.wait() == 0, t.describe()

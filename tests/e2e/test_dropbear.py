@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ALICE, ALICE_PW, CLI_TIMEOUT, TermProc, lobby_log_in, lobby_play_cat
+from conftest import ALICE, ALICE_PW, CLI_TIMEOUT, TermProc, lobby_log_in, term_echo_through_cat, lobby_play_cat
 from metrics_util import scrape
 
 pytestmark = pytest.mark.skipif(shutil.which("dbclient") is None, reason="dbclient not installed")
@@ -58,14 +58,6 @@ def dbclient(port: int, user: str, *opts: str, command: str | None = None) -> li
     return argv + ([command] if command else [])
 
 
-def echo_through_cat(t: TermProc, token: bytes) -> None:
-    """`cat` in a cooked PTY: the line comes back twice (tty echo, then cat); Ctrl-D ends it."""
-    t.send(token + b"\r")
-    t.wait_raw(token + b"\r\n" + token)
-    t.send(b"\x04")
-    assert t.wait() == 0, t.describe()
-
-
 @pytest.fixture(scope="module")
 def db_server(server, dropbear_keys):
     register_keys(server, dropbear_keys)
@@ -76,13 +68,13 @@ def db_server(server, dropbear_keys):
 def test_dbclient_logs_in_with_a_dropbear_key_and_plays_cat_with_echo(db_server, dropbear_keys, kind):
     argv = dbclient(db_server.port, ALICE, "-i", str(dropbear_keys[kind]), command="cat")
     with TermProc(argv) as t:
-        echo_through_cat(t, f"dbclient-{kind}-echo".encode())
+        term_echo_through_cat(t, f"dbclient-{kind}-echo".encode())
 
 
 def test_dbclient_logs_in_with_a_password(db_server):
     env = dict(os.environ, DROPBEAR_PASSWORD=ALICE_PW)
     with TermProc(dbclient(db_server.port, ALICE, command="cat"), env=env) as t:
-        echo_through_cat(t, b"dbclient-password-echo")
+        term_echo_through_cat(t, b"dbclient-password-echo")
 
 
 def test_dbclient_with_a_key_reaches_the_lobby_plays_and_quits(db_server, dropbear_keys):
@@ -112,5 +104,5 @@ def test_dbclient_logs_in_with_each_of_our_kex_it_offers(server_factory, dropbea
     srv.start()
     argv = dbclient(srv.port, ALICE, "-i", str(dropbear_keys["ed25519"]), command="cat")
     with TermProc(argv) as t:
-        echo_through_cat(t, f"dbclient-{kex}".encode())
+        term_echo_through_cat(t, f"dbclient-{kex}".encode())
     assert scrape(srv.http_port).total("ssh_kex_total", algorithm=kex) == 1

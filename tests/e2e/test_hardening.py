@@ -247,25 +247,9 @@ def raw_connect(port: int, source: str):
 
 
 def refusal_text(port: int, source: str) -> bytes:
-    """Connect from `source` and read what the server says: its version line and, when it
-    refuses the connection, a DISCONNECT whose text is readable in the clear, then the close.
-    An admitted connection says no more after its KEXINIT: reading stops after 3 quiet
-    seconds (a refusal is told at once, so this only bounds the admitted case)."""
-    s = raw_connect(port, source)
-    s.settimeout(3)
-    s.sendall(b"SSH-2.0-hardening-test\r\n")
-    out = bytearray()
-    try:
-        while len(out) < 65536:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    finally:
-        s.close()
-    return bytes(out)
+    from conftest import server_says
+
+    return server_says(port, source)
 
 
 def no_exemptions(**kw) -> dict:

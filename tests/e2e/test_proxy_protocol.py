@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ALICE, ALICE_PW, free_port, paramiko_transport, wait_until
+from conftest import ALICE, ALICE_PW, free_port, paramiko_transport, server_says, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
 
@@ -74,29 +74,10 @@ def proxied(server_factory, tmp_path):
     hap.stop()
 
 
-def read_refusal(port: int, source: str) -> bytes:
-    import socket
-
-    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
-    s.settimeout(3)
-    s.sendall(b"SSH-2.0-proxy-test\r\n")
-    out = bytearray()
-    try:
-        while len(out) < 65536:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    s.close()
-    return bytes(out)
-
-
 def test_limits_and_logs_see_the_client_behind_haproxy(proxied):
     srv, hap = proxied
     # The deny list names the client, not the proxy: .50 is refused through HAProxy...
-    assert b"not accepted here" in read_refusal(hap.port, "127.0.0.50")
+    assert b"not accepted here" in server_says(hap.port, "127.0.0.50")
     # ...and .51 gets in through the same proxy.
     with paramiko_transport(hap.port, source="127.0.0.51") as t:
         t.auth_password(ALICE, ALICE_PW)
@@ -112,7 +93,7 @@ def test_limits_and_logs_see_the_client_behind_haproxy(proxied):
 
 def test_a_trusted_source_without_a_proxy_header_is_refused(proxied):
     srv, _ = proxied
-    out = read_refusal(srv.port, "127.0.0.1")
+    out = server_says(srv.port, "127.0.0.1")
     assert b"SSH-2.0-" in out  # our version line goes out first...
     # ...but the connection is closed: the SSH version line is not a PROXY header.
     with pytest.raises(Exception):

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ALICE, ALICE_PW, CLI_TIMEOUT, TermProc, lobby_log_in, lobby_play_cat
+from conftest import ALICE, ALICE_PW, CLI_TIMEOUT, TermProc, lobby_log_in, term_echo_through_cat, lobby_play_cat
 from metrics_util import scrape
 
 pytestmark = pytest.mark.skipif(shutil.which("plink") is None, reason="plink not installed")
@@ -95,14 +95,6 @@ class Putty:
         return t
 
 
-def echo_through_cat(t: TermProc, token: bytes) -> None:
-    """`cat` in a cooked PTY: the line comes back twice (tty echo, then cat); Ctrl-D ends it."""
-    t.send(token + b"\r")
-    t.wait_raw(token + b"\r\n" + token)
-    t.send(b"\x04")
-    assert t.wait() == 0, t.describe()
-
-
 @pytest.fixture(scope="module")
 def putty_server(module_factory, putty_keys):
     srv = module_factory("putty", ssh_overrides={"auth_banner": AUTH_BANNER})
@@ -119,12 +111,12 @@ def putty(putty_server, tmp_path) -> Putty:
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
 def test_plink_logs_in_with_a_ppk_key_and_plays_cat_with_echo(putty, putty_keys, kind):
     with putty.run(putty.argv(ALICE, "-i", str(putty_keys[kind]), command="cat")) as t:
-        echo_through_cat(t, f"plink-{kind}-echo".encode())
+        term_echo_through_cat(t, f"plink-{kind}-echo".encode())
 
 
 def test_plink_logs_in_with_a_password(putty):
     with putty.run(putty.argv(ALICE, "-pw", ALICE_PW, command="cat")) as t:
-        echo_through_cat(t, b"plink-password-echo")
+        term_echo_through_cat(t, b"plink-password-echo")
 
 
 def test_plink_with_a_key_reaches_the_lobby_plays_and_quits(putty, putty_keys):
@@ -150,7 +142,7 @@ def test_plink_logs_in_with_each_of_our_kex_and_ciphers_it_offers(putty, putty_k
     before = scrape(putty.server.http_port).total("ssh_kex_total", algorithm=kex)
     argv = putty.argv(ALICE, "-i", str(putty_keys["ed25519"]), command="cat", kex=kex, cipher=cipher)
     with putty.run(argv) as t:
-        echo_through_cat(t, f"plink-{kex}-{cipher}".encode())
+        term_echo_through_cat(t, f"plink-{kex}-{cipher}".encode())
     assert scrape(putty.server.http_port).total("ssh_kex_total", algorithm=kex) == before + 1
 
 
@@ -164,5 +156,5 @@ def test_plink_logs_in_when_the_server_offers_only_the_libssh_curve25519_name(se
     srv.start()
     p = Putty(srv, tmp_path)
     with p.run(p.argv(ALICE, "-i", str(putty_keys["ed25519"]), command="cat")) as t:
-        echo_through_cat(t, b"plink-libssh-echo")
+        term_echo_through_cat(t, b"plink-libssh-echo")
     assert scrape(srv.http_port).total("ssh_kex_total", algorithm=kex) == 1
