@@ -219,9 +219,13 @@ def test_started_as_a_plain_user_external_games_need_an_explicit_opt_in(dg_bin, 
         config = root / "config.yaml"
         config.write_text(json.dumps(cfg))
         os.chmod(config, 0o644)
+        # A copy nobody can run, wherever the checkout (and its target dir) lives.
+        binary = root / "dungeongate"
+        shutil.copy(dg_bin, binary)
+        os.chmod(binary, 0o755)
         as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         r = subprocess.run(
-            [*as_nobody, str(dg_bin), "serve", "--config", str(config)],
+            [*as_nobody, str(binary), "serve", "--config", str(config)],
             env=server_env(),
             capture_output=True,
             text=True,
