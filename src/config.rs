@@ -153,6 +153,9 @@ pub struct LimitsConfig {
     /// may send per second in the long run, and in one burst.
     pub control_messages_per_second: u32,
     pub control_messages_burst: u32,
+    /// Failed logins, and failed registrations, one lobby connection may make.
+    pub lobby_failed_logins: u8,
+    pub lobby_failed_registrations: u8,
     /// A lobby nobody types in is closed after this long.
     pub lobby_idle_seconds: u64,
     /// A logged-in connection with no session channel is closed after this long.
@@ -495,6 +498,8 @@ struct RawLimits {
     no_channel_idle_seconds: u64,
     control_messages_per_second: u32,
     control_messages_burst: u32,
+    lobby_failed_logins: u8,
+    lobby_failed_registrations: u8,
 }
 impl Default for RawLimits {
     fn default() -> Self {
@@ -520,6 +525,8 @@ impl Default for RawLimits {
             no_channel_idle_seconds: 120,
             control_messages_per_second: 20,
             control_messages_burst: 200,
+            lobby_failed_logins: 3,
+            lobby_failed_registrations: 3,
         }
     }
 }
@@ -837,6 +844,14 @@ impl RawConfig {
                     "limits.control_messages_burst",
                     u64::from(self.limits.control_messages_burst),
                 )? as u32,
+                lobby_failed_logins: positive(
+                    "limits.lobby_failed_logins",
+                    u64::from(self.limits.lobby_failed_logins),
+                )? as u8,
+                lobby_failed_registrations: positive(
+                    "limits.lobby_failed_registrations",
+                    u64::from(self.limits.lobby_failed_registrations),
+                )? as u8,
                 lobby_idle_seconds: positive(
                     "limits.lobby_idle_seconds",
                     self.limits.lobby_idle_seconds,

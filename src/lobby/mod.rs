@@ -175,6 +175,10 @@ pub struct Lobby {
     failed_registrations: u8,
     /// What the last screen says when the lobby ends on its own ("Goodbye!" otherwise).
     farewell: Option<&'static str>,
+    /// Failed logins allowed on this connection (default [`MAX_FAILED_LOGINS`]).
+    max_failed_logins: u8,
+    /// Failed registrations allowed (default [`MAX_FAILED_REGISTRATIONS`]).
+    max_failed_registrations: u8,
 }
 
 /// Failed logins one connection may make in the lobby before it is closed.
@@ -213,9 +217,18 @@ impl Lobby {
             failed_logins: 0,
             failed_registrations: 0,
             farewell: None,
+            max_failed_logins: MAX_FAILED_LOGINS,
+            max_failed_registrations: MAX_FAILED_REGISTRATIONS,
         };
         lobby.set_size(cols, rows);
         lobby
+    }
+
+    /// Failed logins and registrations this connection may make before the lobby ends
+    /// (at least 1 each).
+    pub fn set_attempt_limits(&mut self, failed_logins: u8, failed_registrations: u8) {
+        self.max_failed_logins = failed_logins.max(1);
+        self.max_failed_registrations = failed_registrations.max(1);
     }
 
     /// Feeds bytes typed by the player, split anywhere.
@@ -288,7 +301,7 @@ impl Lobby {
             }
             Err(message) => {
                 self.failed_logins = self.failed_logins.saturating_add(1);
-                if self.failed_logins >= MAX_FAILED_LOGINS {
+                if self.failed_logins >= self.max_failed_logins {
                     self.farewell = Some("Too many failed logins. Goodbye!");
                     self.quit();
                 } else {
@@ -312,7 +325,7 @@ impl Lobby {
             }
             Err(message) => {
                 self.failed_registrations = self.failed_registrations.saturating_add(1);
-                if self.failed_registrations >= MAX_FAILED_REGISTRATIONS {
+                if self.failed_registrations >= self.max_failed_registrations {
                     self.farewell = Some("Too many failed registrations. Goodbye!");
                     self.quit();
                 } else {

@@ -244,6 +244,19 @@ fn three_failed_logins_on_one_connection_end_the_lobby() {
 }
 
 #[test]
+fn the_failed_login_limit_is_the_operators_to_set() {
+    let mut h = Harness::new(None);
+    h.lobby.set_attempt_limits(1, 3);
+    h.send(b"l");
+    h.line("alice");
+    h.line("wrong");
+    assert!(matches!(h.action(), Some(LobbyAction::Login { .. })));
+    h.lobby
+        .handle_login_result(Err("Wrong name or password.".into()));
+    assert_eq!(h.action(), Some(LobbyAction::Quit));
+}
+
+#[test]
 fn three_failed_registrations_on_one_connection_end_the_lobby() {
     let mut h = Harness::new(None);
     for _ in 0..3 {

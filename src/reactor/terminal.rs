@@ -292,7 +292,13 @@ impl Terminal {
                 return;
             }
             t.begin_session(&conn.core.metrics);
-            t.mode = Mode::Lobby(Lobby::new(ctx, user, t.size.cols, t.size.rows));
+            let mut lobby = Lobby::new(ctx, user, t.size.cols, t.size.rows);
+            let limits = &conn.core.config().limits;
+            lobby.set_attempt_limits(
+                limits.lobby_failed_logins,
+                limits.lobby_failed_registrations,
+            );
+            t.mode = Mode::Lobby(lobby);
         });
         conn.flush_terminals();
         conn.after_activity();
