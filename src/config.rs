@@ -131,6 +131,8 @@ pub struct LimitsConfig {
     /// Sources exempt from per-source limits, penalties and MaxStartups (monitoring, a
     /// trusted gateway); `deny` still applies.
     pub exempt: crate::limits::CidrList,
+    /// What counts as one source: IPv4 and IPv6 prefix lengths.
+    pub source_grouping: crate::limits::SourceGrouping,
     /// Output one connection may have queued (sealed, held during a key exchange) before the
     /// server stops answering its input.
     pub max_queued_output_bytes: usize,
@@ -486,6 +488,8 @@ struct RawLimits {
     allow: Vec<String>,
     deny: Vec<String>,
     exempt: Vec<String>,
+    source_prefix_v4: u8,
+    source_prefix_v6: u8,
     max_queued_output_bytes: usize,
     output_stall_seconds: u64,
     account_failures_before_backoff: u32,
@@ -513,6 +517,8 @@ impl Default for RawLimits {
             allow: Vec::new(),
             deny: Vec::new(),
             exempt: Vec::new(),
+            source_prefix_v4: 32,
+            source_prefix_v6: 64,
             max_queued_output_bytes: 1 << 20,
             output_stall_seconds: 60,
             account_failures_before_backoff: 5,
@@ -635,6 +641,16 @@ fn cidr_list(key: &str, items: &[String]) -> Result<crate::limits::CidrList, Con
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::limits::CidrList::new(blocks))
+}
+
+fn prefix_len(key: &str, v: u8, max: u8) -> Result<u8, ConfigError> {
+    if v == 0 || v > max {
+        return Err(key_error(
+            key,
+            format!("{v} is not a prefix length (expected 1 to {max})"),
+        ));
+    }
+    Ok(v)
 }
 
 fn at_least(key: &str, v: usize, min: usize) -> Result<usize, ConfigError> {
@@ -815,6 +831,10 @@ impl RawConfig {
                 allow: cidr_list("limits.allow", &self.limits.allow)?,
                 deny: cidr_list("limits.deny", &self.limits.deny)?,
                 exempt: cidr_list("limits.exempt", &self.limits.exempt)?,
+                source_grouping: crate::limits::SourceGrouping {
+                    v4: prefix_len("limits.source_prefix_v4", self.limits.source_prefix_v4, 32)?,
+                    v6: prefix_len("limits.source_prefix_v6", self.limits.source_prefix_v6, 128)?,
+                },
                 max_queued_output_bytes: at_least(
                     "limits.max_queued_output_bytes",
                     self.limits.max_queued_output_bytes,

@@ -10,5 +10,5 @@ pub mod startups;
 pub mod throttle;
 
 pub use cidr::{Cidr, CidrList};
-pub use source::{SourceKey, SourceTable};
+pub use source::{SourceGrouping, SourceKey, SourceTable};
 pub use startups::MaxStartups;

@@ -22,10 +22,41 @@ const SLOTS: usize = 1 << 16;
 pub struct SourceKey(u128);
 
 impl SourceKey {
+    /// The source of `ip` with the default grouping (IPv4 /32, IPv6 /64).
     pub fn of(ip: IpAddr) -> SourceKey {
+        SourceGrouping::default().key(ip)
+    }
+}
+
+/// How addresses are grouped into sources: the prefix length that counts as one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceGrouping {
+    /// IPv4 prefix (32: one address).
+    pub v4: u8,
+    /// IPv6 prefix (64: one subnet, what one host or customer usually gets).
+    pub v6: u8,
+}
+
+impl Default for SourceGrouping {
+    fn default() -> Self {
+        SourceGrouping { v4: 32, v6: 64 }
+    }
+}
+
+impl SourceGrouping {
+    /// The source `ip` belongs to.
+    pub fn key(&self, ip: IpAddr) -> SourceKey {
+        let keep = |v: u128, width: u32, prefix: u8| {
+            let prefix = u32::from(prefix).min(width);
+            if prefix == 0 {
+                0
+            } else {
+                (v >> (width - prefix)) << (width - prefix)
+            }
+        };
         match canonical(ip) {
-            IpAddr::V4(v4) => SourceKey((1 << 127) | u128::from(u32::from(v4))),
-            IpAddr::V6(v6) => SourceKey((u128::from(v6) >> 64) << 64),
+            IpAddr::V4(v4) => SourceKey((1 << 127) | keep(u128::from(u32::from(v4)), 32, self.v4)),
+            IpAddr::V6(v6) => SourceKey(keep(u128::from(v6), 128, self.v6)),
         }
     }
 }
@@ -204,6 +235,16 @@ mod tests {
 
     fn key(s: &str) -> SourceKey {
         SourceKey::of(s.parse().unwrap())
+    }
+
+    #[test]
+    fn the_grouping_is_configurable() {
+        let g = SourceGrouping { v4: 24, v6: 48 };
+        let k = |s: &str| g.key(s.parse().unwrap());
+        assert_eq!(k("192.0.2.1"), k("192.0.2.200"));
+        assert_ne!(k("192.0.2.1"), k("192.0.3.1"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:ffff::1"));
+        assert_ne!(k("2001:db8:1::1"), k("2001:db8:2::1"));
     }
 
     #[test]

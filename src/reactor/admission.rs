@@ -48,7 +48,7 @@ pub fn admit(shared: &Shared, ip: IpAddr, open: usize, now_ms: u64) -> Result<Ad
             format!("server full: {max}/{max} connections"),
         ));
     }
-    let source = SourceKey::of(ip);
+    let source = limits.source_grouping.key(ip);
     if limits.exempt.contains(ip) {
         shared.unauthenticated.fetch_add(1, Ordering::Relaxed);
         return Ok(Admitted {

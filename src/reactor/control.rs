@@ -4,7 +4,6 @@
 
 use crate::auth::{self, Account, AuthError, PasswordHasher, Store, MAX_PASSWORD_LEN};
 use crate::limits::throttle::{Blocked, Throttle};
-use crate::limits::SourceKey;
 use crate::lobby::UserInfo;
 use crate::metrics::{ControlMetrics, DbOp, FailReason};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
@@ -162,6 +161,8 @@ pub struct ControlState {
     pub throttle: RefCell<Throttle>,
     /// Lock an account after this many failures in a row (0: never; the backoff still runs).
     pub lock_after_failures: u32,
+    /// What counts as one source (the configured prefix lengths).
+    pub grouping: crate::limits::SourceGrouping,
     /// (account, game id) of every game running on any core.
     pub running_games: RefCell<std::collections::HashSet<(String, String)>>,
     /// auth_* metric families.
@@ -294,7 +295,7 @@ async fn check_password(
         state.metrics.login_failed(FailReason::TooLong);
         return Err(NotChecked::TooLong);
     }
-    let key = SourceKey::of(source);
+    let key = state.grouping.key(source);
     let name = account.map(|a| a.name.as_str());
     if let Err(b) = state.throttle.borrow().check(name, key, now_ms()) {
         state.metrics.login_failed(FailReason::Throttled);
@@ -464,7 +465,7 @@ async fn register(
     if !state
         .throttle
         .borrow_mut()
-        .allow_registration(SourceKey::of(source), now_ms())
+        .allow_registration(state.grouping.key(source), now_ms())
     {
         return Err("Too many new accounts from your address; try again later.".into());
     }

@@ -311,6 +311,7 @@ fn spawn_control(
                 )),
                 lock_after_failures: limits.lock_account_after_failures,
                 running_games: std::cell::RefCell::new(std::collections::HashSet::new()),
+                grouping: limits.source_grouping,
                 metrics: shared.registry.control(),
             });
             let tq = glommio::executor().create_task_queue(
