@@ -69,9 +69,8 @@ fn never_reading_clients_are_bounded_and_do_not_stop_a_normal_login() {
     let mut threads = Vec::new();
     for _ in 0..PER_KIND {
         // After authentication: keepalives that want a reply (answered without limit).
-        let mut keepalive = vec![80];
-        dungeongate::ssh::wire::put_string(&mut keepalive, b"keepalive@openssh.com");
-        dungeongate::ssh::wire::put_bool(&mut keepalive, true);
+        let mut keepalive = Vec::new();
+        msg::encode_global_request(&mut keepalive, "keepalive@openssh.com", true);
         threads.push(flood(server.port, ClientAuth::None, "guest", &keepalive));
         // Before authentication: the userauth service requested again and again (answered
         // until the core closes the connection after 32).

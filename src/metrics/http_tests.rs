@@ -365,30 +365,22 @@ fn one_client_address_cannot_take_every_slot() {
 /// A blocking GET of `path` from the local address `source` (another 127.x address is another
 /// client to the server). Run it off the executor that serves.
 fn get_from(source: [u8; 4], addr: SocketAddr, path: &str) -> String {
+    use crate::reactor::listen::sockaddr;
     use std::io::{Read, Write};
     use std::os::fd::FromRawFd;
-    let sockaddr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_be_bytes(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let SocketAddr::V4(dest) = addr else {
-        panic!("IPv4 only");
-    };
+    let (local, local_len) = sockaddr(SocketAddr::from((source, 0)));
+    let (remote, remote_len) = sockaddr(addr);
     // SAFETY: plain socket calls on a descriptor the TcpStream owns at once.
     let mut stream = unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         assert!(fd >= 0);
         let stream = std::net::TcpStream::from_raw_fd(fd);
-        let local = sockaddr(source, 0);
-        assert_eq!(libc::bind(fd, std::ptr::from_ref(&local).cast(), len), 0);
-        let remote = sockaddr(dest.ip().octets(), dest.port());
         assert_eq!(
-            libc::connect(fd, std::ptr::from_ref(&remote).cast(), len),
+            libc::bind(fd, std::ptr::from_ref(&local).cast(), local_len),
+            0
+        );
+        assert_eq!(
+            libc::connect(fd, std::ptr::from_ref(&remote).cast(), remote_len),
             0
         );
         stream

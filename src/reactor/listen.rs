@@ -82,8 +82,9 @@ fn set_flag(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, on: bool) -> io
     }
 }
 
-/// `addr` as a C socket address.
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// `addr` as a C socket address and its length, for `bind(2)` and `connect(2)` (also used
+/// by tests that bind a client to a chosen loopback source).
+pub fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: an all-zero sockaddr_storage is valid.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {

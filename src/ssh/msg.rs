@@ -469,6 +469,13 @@ pub fn decode_global_request(payload: &[u8]) -> Result<GlobalRequest<'_>, WireEr
     Ok(GlobalRequest { name, want_reply })
 }
 
+/// SSH_MSG_GLOBAL_REQUEST with no request-specific data (e.g. `keepalive@openssh.com`).
+pub fn encode_global_request(out: &mut Vec<u8>, name: &str, want_reply: bool) {
+    begin(out, MsgType::GlobalRequest);
+    wire::put_string(out, name.as_bytes());
+    wire::put_bool(out, want_reply);
+}
+
 pub fn encode_request_failure(out: &mut Vec<u8>) {
     begin(out, MsgType::RequestFailure);
 }

@@ -827,19 +827,11 @@ impl RawClient {
                 std::ptr::from_ref(&size).cast(),
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
-            let addr = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: port.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            let rc = libc::connect(
-                fd,
-                std::ptr::from_ref(&addr).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            );
+            let (addr, len) = dungeongate::reactor::listen::sockaddr(std::net::SocketAddr::from((
+                std::net::Ipv4Addr::LOCALHOST,
+                port,
+            )));
+            let rc = libc::connect(fd, std::ptr::from_ref(&addr).cast(), len);
             assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
             sock
         };

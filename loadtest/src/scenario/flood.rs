@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
-use russh::Disconnect;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::storm::ser_secs;
+use super::storm::{cycle, ser_secs};
 use crate::report::{Better, Outcome};
 use crate::stats::{Errors, Latencies};
 use crate::target::Target;
@@ -207,15 +206,6 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     out
 }
 
-/// One legitimate login cycle.
-async fn cycle(t: &Target) -> Result<(), crate::target::Failure> {
-    let h = t.login().await?;
-    let ch = t.open_session(&h).await?;
-    let _ = ch.close().await;
-    let _ = h.disconnect(Disconnect::ByApplication, "", "en").await;
-    Ok(())
-}
-
 /// Hostile source number `i`: 127.1.x.y (never one of the legitimate 127.0.0.x).
 fn hostile_source(i: usize) -> IpAddr {
     let n = i as u32 + 1;
@@ -251,9 +241,12 @@ async fn hostile_connection(addr: SocketAddr, source: IpAddr, user: &str, kind: 
             }
             // Requests the server must answer, never reading the answers: the writes stop
             // once the server stops reading us.
-            let mut keepalive = vec![80];
-            dungeongate::ssh::wire::put_string(&mut keepalive, b"keepalive@openssh.com");
-            dungeongate::ssh::wire::put_bool(&mut keepalive, true);
+            let mut keepalive = Vec::new();
+            dungeongate::ssh::msg::encode_global_request(
+                &mut keepalive,
+                "keepalive@openssh.com",
+                true,
+            );
             let mut burst = Vec::new();
             for _ in 0..4096 {
                 c.send_raw_payload(&keepalive);

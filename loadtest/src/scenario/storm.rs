@@ -116,8 +116,8 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     out
 }
 
-/// One full cycle.
-async fn cycle(t: &Target) -> Result<(), Failure> {
+/// One full cycle (also the legitimate login of `flood`).
+pub(super) async fn cycle(t: &Target) -> Result<(), Failure> {
     let h = t.login().await?;
     let ch = t.open_session(&h).await?;
     let _ = ch.close().await;

@@ -533,11 +533,7 @@ fn keepalive_global_request_is_answered_and_subsystems_refused() {
         alice_app(),
     );
     p.pump();
-    let mut req = Vec::new();
-    crate::ssh::msg::begin(&mut req, crate::ssh::msg::MsgType::GlobalRequest);
-    crate::ssh::wire::put_string(&mut req, b"keepalive@openssh.com");
-    crate::ssh::wire::put_bool(&mut req, true);
-    p.client.send_raw_payload(&req);
+    p.client.send_raw_payload(&keepalive());
     let ch = p.client.channel().unwrap();
     let mut sub = Vec::new();
     crate::ssh::msg::encode_channel_request_header(&mut sub, ch, "subsystem", true);
@@ -906,9 +902,8 @@ fn a_peer_that_never_reads_cannot_grow_queued_output_past_the_cap() {
 
 /// keepalive@openssh.com with want-reply: a request every server must answer.
 fn keepalive() -> Vec<u8> {
-    let mut p = vec![80];
-    crate::ssh::wire::put_string(&mut p, b"keepalive@openssh.com");
-    crate::ssh::wire::put_bool(&mut p, true);
+    let mut p = Vec::new();
+    crate::ssh::msg::encode_global_request(&mut p, "keepalive@openssh.com", true);
     p
 }
 
