@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod control;
 pub mod datadir;
 pub mod date;
 pub mod game;
@@ -30,5 +31,6 @@ pub mod minigame;
 pub mod proxy;
 pub mod pty;
 pub mod reactor;
+pub mod session;
 pub mod ssh;
 pub mod usercli;

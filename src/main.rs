@@ -66,7 +66,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config),
+        Command::Serve => match serve(config) {
+            Err(e) if is_unsupported(&e) => {
+                eprintln!("dungeongate: {e:#}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            other => other,
+        },
         Command::User { cmd } => {
             let params = dungeongate::auth::PasswordParams {
                 memory_kib: config.password.memory_kib,
@@ -145,6 +151,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
     }
     server.join();
     Ok(())
+}
+
+/// The kernel lacks what the reactor needs: said, and exit status 2 like a bad config.
+fn is_unsupported(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<reactor::StartError>(),
+        Some(reactor::StartError::Unsupported(_))
+    )
 }
 
 /// Addresses as `a, b, c`.

@@ -256,22 +256,59 @@ fn a_real_prometheus_scrapes_the_endpoint_and_reads_a_value_back() {
 
 // ------------------------------------------------------------------------------------------
 
-/// Serve `registry` on a loopback port from a glommio executor thread of its own.
+/// Serve `registry` on a loopback port: the sans-io server driven by a plain blocking loop
+/// on a thread of its own (one connection at a time is plenty for a scraper).
 fn spawn_http(registry: Arc<Registry>) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .name("test-http")
-        .spawn(move || async move {
-            let listener =
-                glommio::net::TcpListener::bind("127.0.0.1:0").expect("bind http listener");
-            let _ = tx.send(listener.local_addr().expect("local addr"));
-            dungeongate::metrics::serve(listener, std::rc::Rc::new(HttpState::new(registry))).await;
-        });
-    assert!(spawned.is_ok(), "cannot start executor");
-    // The executor runs until the test process exits.
-    std::mem::forget(spawned);
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("http server bound")
+    use dungeongate::metrics::{HttpEvent, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http listener");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let mut server = HttpServer::new(HttpState::new(registry));
+        let start = Instant::now();
+        let now = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let source = s.peer_addr().ok().map(|a| a.ip());
+            let Some(id) = server.admit(source, now()) else {
+                continue;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut buf = [0u8; 4096];
+            while !server.is_done(id) {
+                while let Some(job) = server.poll_probe() {
+                    server.handle_probe_done(job.run(), now());
+                }
+                while let Some(event) = server.poll_event() {
+                    match event {
+                        HttpEvent::Transmit(c) => {
+                            let out = server.transmit(c).to_vec();
+                            if s.write_all(&out).is_ok() {
+                                server.advance_transmit(c, out.len(), now());
+                            }
+                        }
+                        HttpEvent::ShutdownWrite(_) => {
+                            let _ = s.shutdown(std::net::Shutdown::Write);
+                        }
+                        HttpEvent::Close(_) => {}
+                    }
+                }
+                if server.wants_read(id) {
+                    match s.read(&mut buf) {
+                        Ok(0) => server.handle_eof(id, now()),
+                        Ok(n) => server.handle_input(id, &buf[..n], now()),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => server.handle_eof(id, now()),
+                    }
+                }
+                if server.poll_timeout().is_some_and(|t| t <= now()) {
+                    server.handle_timeout(now());
+                }
+            }
+            server.closed(id);
+        }
+    });
+    addr
 }
 
 fn free_port() -> u16 {

@@ -1,14 +1,15 @@
-//! How many heap allocations the whole server (reactor + SSH core + PTY path) makes per
-//! echoed keystroke in steady state, counted on the data-core threads only.
+//! What the whole server (reactor + session + SSH core + PTY path) costs per echoed keystroke
+//! in steady state: heap allocations on the data-core threads (none: every buffer on the path
+//! is reused) and `io_uring_enter` calls of every ring (at most two: one wake-up for the
+//! client's packet, one for the game's echo, whose send goes out with the next wait); and
+//! the enters per login.
 //!
-//! The sans-io SSH core is held to zero by `no_alloc_echo.rs`; here glommio's per-operation
-//! bookkeeping is included. Measured on this machine (backtraces per allocation site): ~16 per
-//! keystroke, all glommio 0.9 internals (a `Source` per io_uring operation, preemption timers
-//! re-armed on every sleep, timer processing). Keystrokes reach the PTY with a plain write(2)
-//! (an io_uring `write_at` took an owned `Vec` per write, two more). This test prints the figure and guards
-//! against a regression well above it; it asserts no timing.
+//! On glommio 0.9 the same test measured ~16 allocations (a `Source` per io_uring operation,
+//! preemption timers re-armed on every sleep) and ~10 enters per keystroke. It asserts no
+//! timing.
 
 use dungeongate::config::Config;
+use dungeongate::reactor::ring::ENTERS;
 use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -63,8 +64,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
-/// Drive the client over a real socket until `done` or the deadline.
-fn pump(client: &mut Client, sock: &mut TcpStream, done: impl Fn(&Client) -> bool) {
+/// Drive the client over a real socket until `done` or the deadline; returns how many times
+/// the client wrote (its flights of packets).
+fn pump(client: &mut Client, sock: &mut TcpStream, done: impl Fn(&Client) -> bool) -> usize {
+    let mut flights = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 65536];
     while !done(client) {
@@ -73,15 +76,18 @@ fn pump(client: &mut Client, sock: &mut TcpStream, done: impl Fn(&Client) -> boo
         client.poll_transmit(&mut out);
         if !out.is_empty() {
             sock.write_all(&out).unwrap();
+            flights += 1;
         }
         match sock.read(&mut buf) {
             Ok(0) => panic!("server closed: {:?}", client.events),
             Ok(n) => client.handle_input(&buf[..n]).unwrap(),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => panic!("{e}"),
         }
     }
+    flights
 }
 
 #[test]
@@ -153,14 +159,14 @@ log: {{ level: warn }}
     );
     cfg.command = Some("cat".into());
     let mut client = Client::new(cfg);
-    pump(&mut client, &mut sock, |c| c.channel().is_some());
+    let _ = pump(&mut client, &mut sock, |c| c.channel().is_some());
 
     let mut type_keys = |client: &mut Client, n: usize| {
         for i in 0..n {
             let before = client.received.len();
             let key = [b'a' + (i % 26) as u8];
             client.send_data(&key);
-            pump(client, &mut sock, |c| c.received.len() > before);
+            let _ = pump(client, &mut sock, |c| c.received.len() > before);
             if client.send_window < 1024 {
                 // Our own window towards the server never matters here; keep it wide.
                 client.send_window = 1 << 20;
@@ -173,13 +179,60 @@ log: {{ level: warn }}
     };
     type_keys(&mut client, 300);
     let before = CORE_ALLOCS.load(Ordering::Relaxed);
+    let enters_before = ENTERS.load(Ordering::Relaxed);
     let keys = 2000;
     type_keys(&mut client, keys);
-    let per_key = (CORE_ALLOCS.load(Ordering::Relaxed) - before) as f64 / keys as f64;
-    println!("data-core heap allocations per echoed keystroke: {per_key:.2}");
+    let allocs = CORE_ALLOCS.load(Ordering::Relaxed) - before;
+    let enters = ENTERS.load(Ordering::Relaxed) - enters_before;
+    let per_key = allocs as f64 / keys as f64;
+    let enters_per_key = enters as f64 / keys as f64;
+    println!(
+        "data-core heap allocations per echoed keystroke: {per_key:.3} ({allocs} in {keys} keys)"
+    );
+    println!("io_uring_enter per echoed keystroke: {enters_per_key:.2}");
+
+    // Logins: connect, key exchange, public-key authentication, a session channel with a
+    // PTY and the lobby, then disconnect.
+    let logins = 50;
+    let mut flights = 0;
+    let enters_before = ENTERS.load(Ordering::Relaxed);
+    for _ in 0..logins {
+        let mut sock = TcpStream::connect(server.ssh_addrs[0]).unwrap();
+        sock.set_nodelay(true).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let mut cfg = ClientConfig::new(
+            "alice",
+            ClientAuth::Ed25519 {
+                seed,
+                query_first: false,
+            },
+        );
+        cfg.command = None;
+        let mut c = Client::new(cfg);
+        flights += pump(&mut c, &mut sock, |c| !c.received.is_empty());
+    }
+    let enters_per_login = (ENTERS.load(Ordering::Relaxed) - enters_before) as f64 / logins as f64;
+    let flights_per_login = flights as f64 / logins as f64;
+    println!(
+        "io_uring_enter per login (all rings): {enters_per_login:.1}, for {flights_per_login:.1} \
+         flights of packets from the client"
+    );
     server.stop();
     drop(sock);
     server.join();
-    // A regression guard, not a target: glommio allocates per io_uring operation.
-    assert!(per_key < 50.0, "{per_key} allocations per keystroke");
+    assert_eq!(allocs, 0, "{per_key} allocations per keystroke");
+    assert!(
+        enters_per_key <= 2.2,
+        "{enters_per_key} io_uring_enter per keystroke"
+    );
+    // A login is a conversation: the data core wakes once per flight of the client's packets
+    // (it cannot answer what it has not received), plus once for the accept, once for the
+    // control core's answer and once for the close; the control core twice (the request,
+    // the pool's result). Anything more is a wake-up with nothing to do.
+    let floor = flights_per_login + 5.0;
+    assert!(
+        enters_per_login <= floor + 1.0,
+        "{enters_per_login} io_uring_enter per login for {flights_per_login} client flights"
+    );
 }

@@ -1,12 +1,9 @@
-//! Game sessions: a game process in a PTY on the core that spawned it, and the viewers that
-//! watch it. The player's SSH channel is one viewer; spectators (on any core) will be others,
-//! and re-attaching after a dropped connection is swapping the player viewer — the same
-//! mechanism. Output reaches viewers as byte slices now and as refcounted chunks once viewers
-//! live on other cores.
+//! Games: turning a configured game into a process spec for one player (placeholders, the
+//! per-user directory and rc file, the environment) and the per-user files made without
+//! following links. The running game itself (PTY, pidfd, viewers) is the reactor's
+//! (`reactor::games`) and the session's (`session`).
 
 pub mod launch;
-pub mod session;
 pub mod userfiles;
 
 pub use launch::{is_available, prepare, TerminalInfo};
-pub use session::{Accounting, GameSession, Viewer};

@@ -1,28 +1,52 @@
-//! The operators' HTTP/1.1 endpoint on the control core (glommio): the Prometheus scrape at
+//! The operators' HTTP/1.1 endpoint on the control core, sans-io: the Prometheus scrape at
 //! the configured path, `/health`, `/health/live`, `/health/ready` (RFC 9110 semantics,
 //! RFC 9112 message syntax; requests parsed by `httparse`).
 //!
-//! One request per connection (`Connection: close`). Each connection is its own task, so a
-//! slow client only holds its own task; the request head is bounded in size
-//! (`max_head_bytes`, else 431) and time (`head_timeout`, else 408 and close), the response
-//! write in time (`write_timeout`), and the number of open connections
-//! (`max_connections`, extra ones are closed at once).
-//! Only GET and HEAD exist (405 otherwise); unknown paths are 404; malformed requests 400.
+//! [`HttpServer`] does no I/O and reads no clock: the reactor accepts, reads and writes, and
+//! feeds it bytes and the time.
+//!
+//! ```text
+//! accept ──▶ admit(source, now) ── None: close at once
+//!                 │ Some(id)
+//! recv ────▶ handle_input(id, bytes, now) / handle_eof(id, now)
+//! timer ───▶ handle_timeout(now)                    (poll_timeout(): one deadline for all)
+//! pool ────▶ handle_probe_done(done, now)           (poll_probe(): run ProbeJob::run there)
+//!            poll_event() ─▶ Transmit(id): write transmit(id), then advance_transmit(id, n, now)
+//!                          ▶ ShutdownWrite(id): shutdown(SHUT_WR), keep reading (wants_read)
+//!                          ▶ Close(id): close the socket, then closed(id)
+//! ```
+//!
+//! One request per connection (`Connection: close`). The request head is bounded in size
+//! (`max_head_bytes`, else 431) and time (`head_timeout`, else 408), the response write in
+//! time (`write_timeout`, else the connection is dropped), and the number of open connections
+//! (`max_connections`, and `max_per_source` per client address: extra ones are refused at
+//! `admit`). Only GET and HEAD exist (405 otherwise); unknown paths are 404; malformed
+//! requests 400. After the response the write side is shut and what the client still sends
+//! is discarded for a moment (at most 1 s and 64 KiB), so unread request bytes do not turn
+//! the close into a reset that eats the response.
+//!
+//! Readiness probes block (an LMDB commit fsyncs), so they never run here: a request that
+//! needs a readiness report and finds no fresh one (`ready_cache`) waits for a [`ProbeJob`]
+//! the reactor runs on its blocking pool. One probe job is in flight at a time and every
+//! waiting connection is answered from its result. Liveness checks and the scrape are cheap
+//! reads of atomics and run inline.
 
 use super::collector::Registry;
 use super::health::{self, Report};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::{TcpListener, TcpStream};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::net::{IpAddr, Shutdown};
-use std::rc::Rc;
+use crate::ssh::server::Millis;
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use std::time::Instant;
 
 /// `Content-Type` of the scrape (Prometheus text exposition format 0.0.4).
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long a closing connection's leftover input is read and discarded.
+const LINGER_MS: Millis = 1000;
+/// How much leftover input is discarded before closing anyway.
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// Bounds that keep one client from costing more than its share.
 #[derive(Debug, Clone)]
@@ -58,7 +82,7 @@ impl Default for HttpLimits {
     }
 }
 
-/// What the HTTP server serves. Lives on the control core (`Rc`).
+/// What the HTTP server serves (its configuration).
 pub struct HttpState {
     /// The metric cells of every core, rendered per scrape.
     pub registry: Arc<Registry>,
@@ -66,18 +90,14 @@ pub struct HttpState {
     pub metrics_enabled: bool,
     /// `metrics.path`, e.g. `/metrics`.
     pub metrics_path: String,
-    /// Extra checks of `/health/live` (after the process and heartbeat checks).
+    /// Extra checks of `/health/live` (after the process and heartbeat checks); they run
+    /// inline on the control core, so they must not block.
     pub live_probes: Vec<health::Probe>,
     /// Checks of `/health/ready`: listeners bound, account store writable, not draining.
+    /// They run on the blocking pool ([`ProbeJob`]).
     pub ready_probes: Vec<health::Probe>,
     /// Size, time and count bounds.
     pub limits: HttpLimits,
-    /// Connections open now (for `limits.max_connections`).
-    open: Cell<usize>,
-    /// Connections open now per client address (for `limits.max_per_source`).
-    open_by_source: RefCell<HashMap<IpAddr, usize>>,
-    /// The last readiness report and when it was made.
-    ready_cached: RefCell<Option<(Instant, Report)>>,
 }
 
 impl HttpState {
@@ -90,119 +110,469 @@ impl HttpState {
             live_probes: Vec::new(),
             ready_probes: Vec::new(),
             limits: HttpLimits::default(),
-            open: Cell::new(0),
-            open_by_source: RefCell::new(HashMap::new()),
-            ready_cached: RefCell::new(None),
         }
+    }
+}
+
+/// One admitted connection. Never reused: an id from a closed connection names nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HttpConnId {
+    /// Index in the connection table.
+    key: usize,
+    /// Serial of the connection that had the index (never reused).
+    serial: u64,
+}
+
+/// What the reactor has to do for a connection. An event may name a connection that has
+/// been closed since: ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpEvent {
+    /// A response is ready: write [`HttpServer::transmit`] (and report progress with
+    /// [`HttpServer::advance_transmit`] until it is empty).
+    Transmit(HttpConnId),
+    /// The response is written: shut the socket's write side and keep reading (the server
+    /// discards the input) until `Close`.
+    ShutdownWrite(HttpConnId),
+    /// Close the socket, then call [`HttpServer::closed`].
+    Close(HttpConnId),
+}
+
+/// The readiness probes, to run on the blocking pool. `Send`.
+pub struct ProbeJob {
+    /// A copy of the readiness probes (each shares its check).
+    probes: Vec<health::Probe>,
+}
+
+/// A readiness report made by a [`ProbeJob`]. `Send`.
+pub struct ProbeDone {
+    /// The report.
+    report: Report,
+}
+
+impl ProbeJob {
+    /// Run every readiness probe (blocking: one commits to LMDB).
+    pub fn run(self) -> ProbeDone {
+        ProbeDone {
+            report: health::ready(&self.probes),
+        }
+    }
+}
+
+/// The HTTP server; lives on the control core.
+pub struct HttpServer {
+    /// What to serve and the bounds.
+    state: HttpState,
+    /// Open connections (for `max_connections`, and their state).
+    conns: Slab<Conn>,
+    /// Serial of the next admitted connection.
+    next_serial: u64,
+    /// Connections open now per client address (for `max_per_source`).
+    open_by_source: HashMap<IpAddr, usize>,
+    /// The last readiness report and when it was made.
+    ready_cached: Option<(Millis, Report)>,
+    /// The readiness probe job's state.
+    probe: ProbeState,
+    /// What the reactor has to do.
+    events: VecDeque<HttpEvent>,
+}
+
+/// One connection.
+struct Conn {
+    /// Its id's serial.
+    serial: u64,
+    /// Client address (counted in `open_by_source`).
+    source: Option<IpAddr>,
+    /// The client's end of the stream was seen (EOF or a read error).
+    eof: bool,
+    /// Where the exchange is.
+    phase: Phase,
+}
+
+enum Phase {
+    /// Reading the request head (at most `max_head_bytes`) until `deadline`.
+    Head { buf: Vec<u8>, deadline: Millis },
+    /// A well-formed request waiting for the readiness report.
+    Probe { route: Route, head_only: bool },
+    /// Writing the response (`out[sent..]` left) until `deadline`.
+    Write {
+        out: Vec<u8>,
+        sent: usize,
+        deadline: Millis,
+    },
+    /// Response written and write side shut: discarding input (at most `left` bytes) until
+    /// EOF or `deadline`.
+    Linger { left: usize, deadline: Millis },
+    /// Finished: the socket is to be closed.
+    Done,
+}
+
+/// The readiness probe job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeState {
+    /// None wanted.
+    Idle,
+    /// Wanted: [`HttpServer::poll_probe`] hands it out.
+    Wanted,
+    /// Running on the pool.
+    Running,
+}
+
+impl HttpServer {
+    pub fn new(state: HttpState) -> HttpServer {
+        HttpServer {
+            state,
+            conns: Slab::new(),
+            next_serial: 0,
+            open_by_source: HashMap::new(),
+            ready_cached: None,
+            probe: ProbeState::Idle,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// What is served.
+    pub fn state(&self) -> &HttpState {
+        &self.state
     }
 
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
-        self.open.get()
+        self.conns.len()
     }
-}
 
-/// Accept and serve connections forever (cancel by dropping the task). Spawn on the control
-/// executor: `glommio::spawn_local(http::serve(listener, state)).detach()`.
-pub async fn serve(listener: TcpListener, state: Rc<HttpState>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "http accept failed");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let source = stream.peer_addr().map(|a| a.ip()).ok();
-        let Some(slot) = OpenSlot::take(state.clone(), source) else {
-            drop(stream);
-            continue;
-        };
-        glommio::spawn_local(connection(stream, slot)).detach();
-    }
-}
-
-/// Counts a connection as open for as long as it lives (also when its task is cancelled).
-struct OpenSlot(Rc<HttpState>, Option<IpAddr>);
-
-impl OpenSlot {
-    /// A slot, unless the server or this client address has all it may have open.
-    fn take(state: Rc<HttpState>, source: Option<IpAddr>) -> Option<OpenSlot> {
-        if state.open.get() >= state.limits.max_connections {
+    /// A connection was accepted from `source`: its id if admitted (it counts against
+    /// `max_connections` and `max_per_source` until [`Self::closed`]), `None` to close it at
+    /// once without an answer.
+    pub fn admit(&mut self, source: Option<IpAddr>, now: Millis) -> Option<HttpConnId> {
+        if self.conns.len() >= self.state.limits.max_connections {
             return None;
         }
         if let Some(ip) = source {
-            let mut by = state.open_by_source.borrow_mut();
-            let n = by.entry(ip).or_insert(0);
-            if *n >= state.limits.max_per_source {
+            let n = self.open_by_source.entry(ip).or_insert(0);
+            if *n >= self.state.limits.max_per_source {
+                if *n == 0 {
+                    self.open_by_source.remove(&ip);
+                }
                 return None;
             }
             *n += 1;
         }
-        state.open.set(state.open.get().saturating_add(1));
-        Some(OpenSlot(state, source))
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let deadline = now.saturating_add(ms(self.state.limits.head_timeout));
+        let key = self.conns.insert(Conn {
+            serial,
+            source,
+            eof: false,
+            phase: Phase::Head {
+                buf: Vec::new(),
+                deadline,
+            },
+        });
+        Some(HttpConnId { key, serial })
     }
-}
 
-impl Drop for OpenSlot {
-    fn drop(&mut self) {
-        self.0.open.set(self.0.open.get().saturating_sub(1));
-        if let Some(ip) = self.1 {
-            let mut by = self.0.open_by_source.borrow_mut();
-            if let Some(n) = by.get_mut(&ip) {
+    /// Bytes from the client.
+    pub fn handle_input(&mut self, id: HttpConnId, bytes: &[u8], now: Millis) {
+        let max = self.state.limits.max_head_bytes;
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        match &mut conn.phase {
+            Phase::Head { buf, .. } => {
+                let room = max.saturating_sub(buf.len());
+                buf.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+                let parsed = parse_head(buf);
+                let full = buf.len() >= max;
+                match parsed {
+                    Ok(Some(head)) => self.respond(id, &head, now),
+                    Ok(None) if !full => {}
+                    Ok(None) | Err(HeadError::TooLarge) => {
+                        self.answer(id, Response::text(431, "request head too large\n"), now)
+                    }
+                    Err(HeadError::Malformed) => {
+                        self.answer(id, Response::text(400, "malformed request\n"), now)
+                    }
+                }
+            }
+            Phase::Linger { left, .. } => {
+                *left = left.saturating_sub(bytes.len());
+                if *left == 0 {
+                    self.finish(id);
+                }
+            }
+            // Not reading now: what comes is not needed.
+            Phase::Probe { .. } | Phase::Write { .. } | Phase::Done => {}
+        }
+    }
+
+    /// The client's end of the stream: EOF, or a read error.
+    pub fn handle_eof(&mut self, id: HttpConnId, now: Millis) {
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        conn.eof = true;
+        match &conn.phase {
+            // Closed before sending anything: nothing to answer.
+            Phase::Head { buf, .. } if buf.is_empty() => self.finish(id),
+            // A head cut short.
+            Phase::Head { .. } => self.answer(id, Response::text(400, "malformed request\n"), now),
+            Phase::Linger { .. } => self.finish(id),
+            // A client may half-close after its request: it still gets the answer.
+            Phase::Probe { .. } | Phase::Write { .. } | Phase::Done => {}
+        }
+    }
+
+    /// Response bytes not yet written (empty when there are none).
+    pub fn transmit(&self, id: HttpConnId) -> &[u8] {
+        match self.conn(id).map(|c| &c.phase) {
+            Some(Phase::Write { out, sent, .. }) => out.get(*sent..).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// `n` bytes of [`Self::transmit`] were written.
+    pub fn advance_transmit(&mut self, id: HttpConnId, n: usize, now: Millis) {
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        let eof = conn.eof;
+        let Phase::Write { out, sent, .. } = &mut conn.phase else {
+            return;
+        };
+        *sent = sent.saturating_add(n).min(out.len());
+        if *sent < out.len() {
+            return;
+        }
+        if eof {
+            // Everything the client sent was read: nothing to linger for.
+            self.finish(id);
+        } else {
+            conn.phase = Phase::Linger {
+                left: LINGER_BYTES,
+                deadline: now.saturating_add(LINGER_MS),
+            };
+            self.events.push_back(HttpEvent::ShutdownWrite(id));
+        }
+    }
+
+    /// Whether the server wants the connection's input (reading the head, or discarding
+    /// leftovers before the close).
+    pub fn wants_read(&self, id: HttpConnId) -> bool {
+        self.conn(id)
+            .is_some_and(|c| !c.eof && matches!(c.phase, Phase::Head { .. } | Phase::Linger { .. }))
+    }
+
+    /// Whether the connection is finished (close it); true for an id that names nothing.
+    pub fn is_done(&self, id: HttpConnId) -> bool {
+        self.conn(id).is_none_or(|c| matches!(c.phase, Phase::Done))
+    }
+
+    /// What the reactor has to do next.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<HttpEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of any connection (head, write, linger).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.conns.iter().filter_map(|(_, c)| c.deadline()).min()
+    }
+
+    /// Time passed: a head not received in time is 408, a response not taken in time drops
+    /// the connection, a linger ends.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        let expired: Vec<HttpConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline().is_some_and(|d| d <= now))
+            .map(|(key, c)| HttpConnId {
+                key,
+                serial: c.serial,
+            })
+            .collect();
+        for id in expired {
+            match self.conn(id).map(|c| &c.phase) {
+                Some(Phase::Head { .. }) => {
+                    let r = Response::text(408, "request head not received in time\n");
+                    self.answer(id, r, now);
+                }
+                Some(Phase::Write { .. } | Phase::Linger { .. }) => self.finish(id),
+                _ => {}
+            }
+        }
+    }
+
+    /// The reactor closed the socket (after `Close`, or on an I/O error): its slot is free.
+    pub fn closed(&mut self, id: HttpConnId) {
+        if self.conn(id).is_none() {
+            return;
+        }
+        let conn = self.conns.remove(id.key);
+        if let Some(ip) = conn.source {
+            if let Some(n) = self.open_by_source.get_mut(&ip) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    by.remove(&ip);
+                    self.open_by_source.remove(&ip);
                 }
             }
         }
     }
+
+    /// The readiness probes to run off this thread, when a request waits for them (one job
+    /// at a time).
+    #[must_use]
+    pub fn poll_probe(&mut self) -> Option<ProbeJob> {
+        if self.probe != ProbeState::Wanted {
+            return None;
+        }
+        self.probe = ProbeState::Running;
+        Some(ProbeJob {
+            probes: self.state.ready_probes.clone(),
+        })
+    }
+
+    /// The probe job ran: cache its report and answer everyone waiting for it.
+    pub fn handle_probe_done(&mut self, done: ProbeDone, now: Millis) {
+        self.probe = ProbeState::Idle;
+        let waiting: Vec<(HttpConnId, Route, bool)> = self
+            .conns
+            .iter()
+            .filter_map(|(key, c)| match c.phase {
+                Phase::Probe { route, head_only } => Some((
+                    HttpConnId {
+                        key,
+                        serial: c.serial,
+                    },
+                    route,
+                    head_only,
+                )),
+                _ => None,
+            })
+            .collect();
+        for (id, route, head_only) in waiting {
+            let mut response = match route {
+                Route::Health => health_response(done.report.is_ok()),
+                _ => Response::report(&done.report),
+            };
+            response.head_only = head_only;
+            self.answer(id, response, now);
+        }
+        self.ready_cached = Some((now, done.report));
+    }
+
+    fn conn(&self, id: HttpConnId) -> Option<&Conn> {
+        self.conns.get(id.key).filter(|c| c.serial == id.serial)
+    }
+
+    fn conn_mut(&mut self, id: HttpConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.key).filter(|c| c.serial == id.serial)
+    }
+
+    /// Route a well-formed request: answer it, or wait for the readiness report.
+    fn respond(&mut self, id: HttpConnId, req: &RequestHead, now: Millis) {
+        let path = req.target.split('?').next().unwrap_or_default();
+        let route = match path {
+            p if self.state.metrics_enabled && p == self.state.metrics_path => Route::Metrics,
+            "/health" => Route::Health,
+            "/health/live" => Route::Live,
+            "/health/ready" => Route::Ready,
+            _ => return self.answer(id, Response::text(404, "not found\n"), now),
+        };
+        let head_only = match req.method.as_str() {
+            "GET" => false,
+            "HEAD" => true,
+            _ => {
+                let mut r = Response::text(405, "method not allowed\n");
+                r.allow = true;
+                return self.answer(id, r, now);
+            }
+        };
+        let response = match route {
+            Route::Metrics => Some(Response {
+                status: 200,
+                content_type: METRICS_CONTENT_TYPE,
+                body: self.state.registry.render().into_bytes(),
+                allow: false,
+                head_only: false,
+            }),
+            Route::Live => Some(Response::report(&self.live())),
+            Route::Ready => self.fresh_ready(now).map(Response::report),
+            Route::Health if !self.live().is_ok() => Some(health_response(false)),
+            Route::Health => self.fresh_ready(now).map(|r| health_response(r.is_ok())),
+        };
+        match response {
+            Some(mut r) => {
+                r.head_only = head_only;
+                self.answer(id, r, now);
+            }
+            None => {
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.phase = Phase::Probe { route, head_only };
+                }
+                if self.probe == ProbeState::Idle {
+                    self.probe = ProbeState::Wanted;
+                }
+            }
+        }
+    }
+
+    /// The cached readiness report, if younger than `ready_cache`.
+    fn fresh_ready(&self, now: Millis) -> Option<&Report> {
+        let (at, report) = self.ready_cached.as_ref()?;
+        (now.saturating_sub(*at) < ms(self.state.limits.ready_cache)).then_some(report)
+    }
+
+    fn live(&self) -> Report {
+        health::live(
+            &self.state.registry,
+            self.state.limits.heartbeat_max_age,
+            &self.state.live_probes,
+        )
+    }
+
+    /// Start writing `response` on `id`.
+    fn answer(&mut self, id: HttpConnId, response: Response, now: Millis) {
+        let deadline = now.saturating_add(ms(self.state.limits.write_timeout));
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        conn.phase = Phase::Write {
+            out: response.encode(),
+            sent: 0,
+            deadline,
+        };
+        self.events.push_back(HttpEvent::Transmit(id));
+    }
+
+    /// The connection is finished: ask for the close.
+    fn finish(&mut self, id: HttpConnId) {
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        if !matches!(conn.phase, Phase::Done) {
+            conn.phase = Phase::Done;
+            self.events.push_back(HttpEvent::Close(id));
+        }
+    }
 }
 
-/// Serve one request on `stream`, then close it.
-async fn connection(mut stream: TcpStream, slot: OpenSlot) {
-    let state = &slot.0;
-    let limits = state.limits.clone();
-    let max = limits.max_head_bytes;
-    let head = glommio::timer::timeout(limits.head_timeout, async {
-        Ok(read_head(&mut stream, max).await)
-    })
-    .await;
-    let response = match head {
-        Err(_) => Response::text(408, "request head not received in time\n"),
-        Ok(Err(HeadError::Closed)) => return,
-        Ok(Err(HeadError::TooLarge)) => Response::text(431, "request head too large\n"),
-        Ok(Err(HeadError::Malformed)) => Response::text(400, "malformed request\n"),
-        Ok(Ok(req)) => respond(state, &req).await,
-    };
-    let bytes = response.encode();
-    let written = glommio::timer::timeout(limits.write_timeout, async {
-        stream.write_all(&bytes).await?;
-        stream.flush().await?;
-        Ok(())
-    })
-    .await;
-    if written.is_err() {
-        return;
-    }
-    // Lingering close: half-close, then discard what the client still sends for a moment,
-    // so unread request bytes do not turn our close into a reset that eats the response.
-    let _ = stream.shutdown(Shutdown::Write).await;
-    let _ = glommio::timer::timeout(Duration::from_secs(1), async {
-        let mut sink = [0u8; 1024];
-        let mut left = 64 * 1024usize;
-        while left > 0 {
-            let n = stream.read(&mut sink).await?;
-            if n == 0 {
-                break;
-            }
-            left = left.saturating_sub(n);
+impl Conn {
+    /// When the current phase runs out.
+    fn deadline(&self) -> Option<Millis> {
+        match self.phase {
+            Phase::Head { deadline, .. }
+            | Phase::Write { deadline, .. }
+            | Phase::Linger { deadline, .. } => Some(deadline),
+            Phase::Probe { .. } | Phase::Done => None,
         }
-        Ok(())
-    })
-    .await;
+    }
+}
+
+/// A duration in milliseconds (saturating).
+fn ms(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
 
 /// The parts of a request head we use.
@@ -217,8 +587,6 @@ struct RequestHead {
 /// Why no request head came.
 #[derive(Debug, PartialEq, Eq)]
 enum HeadError {
-    /// Closed (or reset) before sending anything: nothing to answer.
-    Closed,
     /// More than `max_head_bytes`, or too many header lines.
     TooLarge,
     /// Not an HTTP/1.x request head (including a head cut short by EOF).
@@ -227,34 +595,6 @@ enum HeadError {
 
 /// Header lines accepted in a head.
 const MAX_HEADERS: usize = 32;
-
-/// Read until a complete request head is buffered (at most `max` bytes).
-async fn read_head(stream: &mut TcpStream, max: usize) -> Result<RequestHead, HeadError> {
-    let mut buf = vec![0u8; max];
-    let mut len = 0usize;
-    loop {
-        let spare = match buf.get_mut(len..) {
-            Some(s) if !s.is_empty() => s,
-            _ => return Err(HeadError::TooLarge),
-        };
-        let n = match stream.read(spare).await {
-            Ok(n) => n,
-            Err(_) if len == 0 => return Err(HeadError::Closed),
-            Err(_) => return Err(HeadError::Malformed),
-        };
-        if n == 0 {
-            return Err(if len == 0 {
-                HeadError::Closed
-            } else {
-                HeadError::Malformed
-            });
-        }
-        len = len.saturating_add(n);
-        if let Some(head) = parse_head(buf.get(..len).unwrap_or_default())? {
-            return Ok(head);
-        }
-    }
-}
 
 /// Parse a buffered head: `Ok(None)` while incomplete.
 fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
@@ -280,71 +620,14 @@ enum Route {
     Ready,
 }
 
-/// Route a well-formed request.
-async fn respond(state: &HttpState, req: &RequestHead) -> Response {
-    let path = req.target.split('?').next().unwrap_or_default();
-    let route = match path {
-        p if state.metrics_enabled && p == state.metrics_path => Route::Metrics,
-        "/health" => Route::Health,
-        "/health/live" => Route::Live,
-        "/health/ready" => Route::Ready,
-        _ => return Response::text(404, "not found\n"),
+/// `/health`: a bare status, 200 when live and ready, else 503.
+fn health_response(ok: bool) -> Response {
+    let body = if ok {
+        &br#"{"status":"ok"}"#[..]
+    } else {
+        &br#"{"status":"fail"}"#[..]
     };
-    let head_only = match req.method.as_str() {
-        "GET" => false,
-        "HEAD" => true,
-        _ => {
-            let mut r = Response::text(405, "method not allowed\n");
-            r.allow = true;
-            return r;
-        }
-    };
-    let mut response = match route {
-        Route::Metrics => Response {
-            status: 200,
-            content_type: METRICS_CONTENT_TYPE,
-            body: state.registry.render().into_bytes(),
-            allow: false,
-            head_only: false,
-        },
-        Route::Live => Response::report(&live(state)),
-        Route::Ready => Response::report(&ready(state).await),
-        Route::Health => {
-            let ok = live(state).is_ok() && ready(state).await.is_ok();
-            let body = if ok {
-                &br#"{"status":"ok"}"#[..]
-            } else {
-                &br#"{"status":"fail"}"#[..]
-            };
-            Response::json(if ok { 200 } else { 503 }, body.to_vec())
-        }
-    };
-    response.head_only = head_only;
-    response
-}
-
-/// The readiness report: reused for `ready_cache`, else made by running the probes on a
-/// blocking thread (an LMDB commit fsyncs; the control core must not wait on a disk).
-async fn ready(state: &HttpState) -> Report {
-    if let Some((at, report)) = state.ready_cached.borrow().as_ref() {
-        if at.elapsed() < state.limits.ready_cache {
-            return report.clone();
-        }
-    }
-    let probes = state.ready_probes.clone();
-    let report = glommio::executor()
-        .spawn_blocking(move || health::ready(&probes))
-        .await;
-    *state.ready_cached.borrow_mut() = Some((Instant::now(), report.clone()));
-    report
-}
-
-fn live(state: &HttpState) -> Report {
-    health::live(
-        &state.registry,
-        state.limits.heartbeat_max_age,
-        &state.live_probes,
-    )
+    Response::json(if ok { 200 } else { 503 }, body.to_vec())
 }
 
 /// A response about to be written.

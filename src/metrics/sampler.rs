@@ -1,44 +1,49 @@
-//! The per-core sampler: once a period (1 s), a small task on each data core measures how
-//! busy the core was and stamps its heartbeat.
+//! The per-core sampler: once a period (1 s) each core's loop reports how long it was busy,
+//! and the sampler turns that into the busy ratio and stamps the core's heartbeat.
 //!
-//! **Busy ratio** = executor run time in the period / wall time of the period. glommio's
-//! `executor_stats().total_runtime()` counts time spent running tasks and polling io_uring,
-//! and excludes time parked waiting for events; `executor_stats()` *resets* the stats it
-//! returns, so this sampler must be the only caller on its executor.
+//! **Busy ratio** = time the loop spent working in the period / wall time of the period. The
+//! reactor measures the work itself (everything but the wait inside `io_uring_enter`) and
+//! passes the sum since the last tick.
 //!
-//! **Heartbeat**: the stamp is written by a task of the core itself, so a core whose task
-//! loop is stuck (a blocking call, an endless loop) stops stamping and `/health/live` fails
-//! it once the stamp is older than its tolerance.
+//! **Heartbeat**: the stamp is written by the core's own loop, so a core that is stuck (a
+//! blocking call, an endless loop) stops stamping and `/health/live` fails it once the stamp
+//! is older than its tolerance.
 
 use super::catalogue::CoreMetrics;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The default sampling period.
 pub const PERIOD: Duration = Duration::from_secs(1);
 
-/// Sample `metrics` every `period` on the current glommio executor until `stop()` is true.
-/// `on_tick` runs each period after the built-in samples (e.g. to publish the buffer pool's
-/// occupancy with `set_buffer_pool_in_use`). Spawn it once per data core:
-/// `glommio::spawn_local(sampler::run(m, PERIOD, move |m| ..., stop)).detach()`.
-pub async fn run(
-    metrics: Arc<CoreMetrics>,
+/// One core's sampler. Plain data: the core's loop owns it and calls [`Sampler::tick`] when
+/// [`Sampler::next_tick`] has come.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    /// Time between ticks.
     period: Duration,
-    on_tick: impl Fn(&CoreMetrics),
-    stop: impl Fn() -> bool,
-) {
-    // Reset the executor's counters so the first period measures only itself.
-    let _ = glommio::executor().executor_stats();
-    let mut last = Instant::now();
-    metrics.heartbeat();
-    while !stop() {
-        glommio::timer::sleep(period).await;
-        let now = Instant::now();
-        let wall = now.saturating_duration_since(last);
-        last = now;
-        let busy = glommio::executor().executor_stats().total_runtime();
+    /// When the current period started (the last tick, or the start).
+    last: Instant,
+}
+
+impl Sampler {
+    /// Start sampling at `now` (stamps the heartbeat: the core is alive).
+    pub fn new(metrics: &CoreMetrics, period: Duration, now: Instant) -> Sampler {
+        metrics.heartbeat();
+        Sampler { period, last: now }
+    }
+
+    /// When the next tick is due.
+    pub fn next_tick(&self) -> Instant {
+        self.last + self.period
+    }
+
+    /// The period ended at `now` and the core was busy for `busy` of it: publish the busy
+    /// ratio and stamp the heartbeat. Call it from the core's own loop (that is what the
+    /// heartbeat proves).
+    pub fn tick(&mut self, metrics: &CoreMetrics, busy: Duration, now: Instant) {
+        let wall = now.saturating_duration_since(self.last);
+        self.last = now;
         metrics.set_busy_ratio(ratio(busy, wall));
-        on_tick(&metrics);
         metrics.heartbeat();
     }
 }
@@ -56,8 +61,16 @@ fn ratio(busy: Duration, wall: Duration) -> f64 {
 mod tests {
     use super::*;
     use crate::metrics::collector::{Registry, RegistryOptions};
-    use std::cell::Cell;
-    use std::rc::Rc;
+
+    fn options() -> RegistryOptions {
+        RegistryOptions {
+            cores: 1,
+            game_ids: vec![],
+            connections_limit: 1,
+            version: "t".into(),
+            commit: "t".into(),
+        }
+    }
 
     #[test]
     fn ratio_of_an_empty_period_is_zero() {
@@ -68,51 +81,44 @@ mod tests {
         );
     }
 
-    /// The sampler stamps the heartbeat, runs the tick hook and sees a core that spins.
+    /// A core a quarter busy over a period reads 0.25.
     #[test]
-    fn the_sampler_beats_and_measures_a_busy_core() {
-        let reg = Registry::new(RegistryOptions {
-            cores: 1,
-            game_ids: vec![],
-            connections_limit: 1,
-            version: "t".into(),
-            commit: "t".into(),
-        });
+    fn a_tick_publishes_the_share_of_the_period_spent_busy() {
+        let reg = Registry::new(options());
         let Some(m) = reg.core(0) else {
             panic!("core 0 exists");
         };
-        let m2 = m.clone();
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(
-            move || async move {
-                let ticks = Rc::new(Cell::new(0u32));
-                let t = ticks.clone();
-                let sampler = glommio::spawn_local(run(
-                    m2,
-                    Duration::from_millis(50),
-                    move |m| {
-                        t.set(t.get() + 1);
-                        m.set_buffer_pool_in_use(7);
-                    },
-                    {
-                        let ticks = ticks.clone();
-                        move || ticks.get() >= 1
-                    },
-                ));
-                // Let the sampler start its first period, then keep the executor busy (no
-                // awaits) through it.
-                futures_lite::future::yield_now().await;
-                let spin_until = Instant::now() + Duration::from_millis(120);
-                while Instant::now() < spin_until {
-                    std::hint::spin_loop();
-                }
-                sampler.await;
-                ticks.get()
-            },
-        );
-        let ticks = ex.and_then(|h| h.join());
-        assert!(matches!(ticks, Ok(1)), "{ticks:?}");
-        assert!(m.busy_ratio.get() > 0.0);
-        assert_eq!(m.buffers_in_use.get(), 7);
-        assert!(m.heartbeat_age() < Duration::from_secs(3600));
+        let start = Instant::now();
+        let mut s = Sampler::new(&m, PERIOD, start);
+        assert_eq!(s.next_tick(), start + PERIOD);
+        s.tick(&m, Duration::from_millis(250), start + PERIOD);
+        assert_eq!(m.busy_ratio.get(), 0.25);
+        assert_eq!(s.next_tick(), start + 2 * PERIOD);
+        // A late tick is measured against the wall time since the last one (2 s here), not
+        // the nominal period.
+        s.tick(&m, Duration::from_secs(1), start + 3 * PERIOD);
+        assert_eq!(m.busy_ratio.get(), 0.5);
+        // A tick at the same instant has no period to measure.
+        s.tick(&m, Duration::from_millis(1), start + 3 * PERIOD);
+        assert_eq!(m.busy_ratio.get(), 0.0);
+    }
+
+    /// A core silent for an hour fails the heartbeat; starting and every tick stamp it.
+    #[test]
+    fn starting_and_every_tick_stamp_the_heartbeat() {
+        let Some(hour_ago) = Instant::now().checked_sub(Duration::from_secs(3600)) else {
+            return;
+        };
+        let reg = Registry::with_epoch(options(), hour_ago);
+        let Some(m) = reg.core(0) else {
+            panic!("core 0 exists");
+        };
+        assert!(m.heartbeat_age() >= Duration::from_secs(3500));
+        let mut s = Sampler::new(&m, PERIOD, Instant::now());
+        assert!(m.heartbeat_age() < Duration::from_secs(60));
+        m.heartbeat_at(Duration::ZERO);
+        assert!(m.heartbeat_age() >= Duration::from_secs(3500));
+        s.tick(&m, Duration::ZERO, Instant::now());
+        assert!(m.heartbeat_age() < Duration::from_secs(60));
     }
 }

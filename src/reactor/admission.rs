@@ -3,7 +3,7 @@
 //! connection reports back: its login, its end, and the offences that earn its source a
 //! penalty.
 
-use super::core::Shared;
+use super::shared::Shared;
 use crate::limits::source::{PenaltyRule, Refusal, SourceLimits};
 use crate::limits::SourceKey;
 use crate::metrics::RejectReason;

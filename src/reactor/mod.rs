@@ -1,37 +1,59 @@
-//! The only code that touches glommio: one executor per data core (each with its own
-//! SO_REUSEPORT listener, connections, buffer pool and games) plus a control executor for
-//! accounts; the cross-core channels between them; start-up and graceful shutdown.
+//! The only code that does I/O: a hand-rolled io_uring reactor. One thread and one ring per
+//! data core (its listeners' accepts, its connections, its games), plus a control core on the
+//! same kind of loop (account decisions on a bounded pool, the operators' HTTP endpoint);
+//! bounded queues and ring-to-ring wake-ups between them; start-up and graceful shutdown.
+//!
+//! - `ring`: the ring, one `io_uring_enter` per turn, the `user_data` layout.
+//! - `bufring`: the provided 4 KiB receive buffers.
+//! - `socket`: one TCP socket's receive, send and way out.
+//! - `data`: a data core's loop (sessions, games, timers).
+//! - `games`: a core's running games (PTY master, pidfd, hangup grace).
+//! - `control_core` / `http`: the control core's loop and its HTTP sockets.
+//! - `mesh`: cross-core queues and wake-ups; `blocking`: the bounded thread pools.
+//! - `timers`: the per-core timer heap; `probe`: the kernel features checked at start.
+//! - `admission`, `listen`, `shared`, `clock`: limits, listening sockets, shared atomics, time.
 
 pub mod admission;
+pub mod blocking;
+pub mod bufring;
 pub mod clock;
-pub mod conn;
-pub mod control;
-pub mod core;
-pub mod idle;
+pub mod control_core;
+pub mod data;
+pub mod games;
+pub mod http;
 pub mod listen;
-pub mod lograte;
-pub mod notify;
-pub mod pool;
-pub mod terminal;
+pub mod mesh;
+pub mod probe;
+pub mod ring;
+pub mod shared;
+pub mod socket;
+pub mod timers;
 
-use self::control::{ControlState, Envelope, ReplyEnvelope};
-use self::core::{Core, Shared};
+pub use shared::Shared;
+
 use crate::auth::{PasswordHasher, PasswordParams, Store};
 use crate::config::Config;
 use crate::metrics::{self, HttpState, Probe, ProbeOutcome, Registry, RegistryOptions};
+use crate::session::SessionEnv;
 use crate::ssh::hostkey::HostKey;
 use crate::ssh::server::ServerSettings;
-use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use glommio::{Latency, LocalExecutorBuilder, Placement, PoolPlacement, Shares};
-use std::net::SocketAddr;
+use mesh::Waker;
+use ring::{Kind, Ring, Tag};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, OnceLock};
 use thiserror::Error;
 
-/// Queue depth of each cross-core channel.
-const CHANNEL_DEPTH: usize = 1024;
+/// Depth of each cross-core queue.
+const QUEUE_DEPTH: usize = 4096;
+/// The tag index of a wake-up through the eventfd (MSG_RING wake-ups use 0).
+pub const EVENTFD_INDEX: u32 = 1;
+/// Threads that prepare and spawn games, per data core.
+const SPAWN_THREADS: usize = 2;
+/// Games waiting to be spawned, per data core; past it a start is refused as busy.
+const SPAWN_QUEUE: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -44,7 +66,7 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start executor: {0}")]
+    #[error("cannot start a core: {0}")]
     Executor(String),
     #[error("cannot bind the HTTP listener {addr}: {source}")]
     HttpBind {
@@ -53,6 +75,9 @@ pub enum StartError {
     },
     #[error("games are configured to run as {user:?}: {reason}")]
     RunAs { user: String, reason: String },
+    /// The kernel lacks what the reactor needs (main exits with status 2).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A running server: its bound addresses and the means to stop it.
@@ -62,20 +87,18 @@ pub struct Server {
     /// Where HTTP (/metrics, /health) listens.
     pub http_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
-    /// Data core executors (joined on shutdown).
-    threads: Vec<glommio::ExecutorJoinHandle<()>>,
-    /// The control executor: it serves until the process exits, so late account writes
-    /// from draining cores still land.
-    _control: glommio::ExecutorJoinHandle<()>,
+    /// Data core threads (joined on shutdown). The control core serves until the process
+    /// exits, so late account writes from draining cores still land.
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     /// Ask every core to stop: no new connections, games hung up, bounded drain.
     pub fn stop(&self) {
-        self.shared.shutdown.store(true, Ordering::Relaxed);
+        self.shared.stop();
     }
 
-    /// Wait for every core to finish.
+    /// Wait for every data core to finish.
     pub fn join(self) {
         for t in self.threads {
             let _ = t.join();
@@ -116,9 +139,53 @@ fn fit_fd_limit(max_connections: usize) -> usize {
     }
 }
 
-/// Start the server: data directory, host key, account store, executors, listeners.
+/// Who runs the games: `run_as` when root; refused when not root and external games would
+/// run as the server's own user without the operator saying so.
+fn games_user(config: &Config) -> Result<Option<crate::pty::RunAs>, StartError> {
+    if nix::unistd::geteuid().is_root() {
+        if crate::pty::suid_dumpable_is_unsafe() {
+            return Err(StartError::RunAs {
+                user: config.run_as.clone(),
+                reason: "fs.suid_dumpable is 1, which would let the game's user ptrace a game \
+                         while it still shares the server's memory; set it to 0 or 2 \
+                         (sysctl -w fs.suid_dumpable=0)"
+                    .into(),
+            });
+        }
+        return crate::pty::lookup_run_as(&config.run_as)
+            .map(Some)
+            .map_err(|e| StartError::RunAs {
+                user: config.run_as.clone(),
+                reason: e.to_string(),
+            });
+    }
+    let external = config
+        .games
+        .iter()
+        .any(|g| matches!(g.command, crate::config::GameCommand::Program(_)));
+    if external && !config.games_as_server_user {
+        return Err(StartError::RunAs {
+            user: config.run_as.clone(),
+            reason: "the server is not running as root, so games would run as the \
+                     server's own user and could read its host key and account store; \
+                     start it as root (games then run as run_as), remove the external \
+                     games, or set games_as_server_user: true to accept that"
+                .into(),
+        });
+    }
+    if external {
+        tracing::warn!(
+            "not running as root: games run as the server's own user \
+             (games_as_server_user: true)"
+        );
+    }
+    Ok(None)
+}
+
+/// Start the server: kernel check, data directory, host key, account store, listeners, cores.
 pub fn start(mut config: Config) -> Result<Server, StartError> {
     let _ = clock::now_ms();
+    let features = probe::check().map_err(|e| StartError::Unsupported(e.0))?;
     config.limits.max_connections = fit_fd_limit(config.limits.max_connections);
     if let Some(nproc) = config.game_limits.processes {
         if nproc < config.limits.max_connections as u64 {
@@ -146,47 +213,9 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         parallelism: config.password.parallelism,
     })
     .map_err(|e| StartError::Store(e.to_string()))?;
-    let run_as = if nix::unistd::geteuid().is_root() {
-        if crate::pty::suid_dumpable_is_unsafe() {
-            return Err(StartError::RunAs {
-                user: config.run_as.clone(),
-                reason: "fs.suid_dumpable is 1, which would let the game's user ptrace a game \
-                         while it still shares the server's memory; set it to 0 or 2 \
-                         (sysctl -w fs.suid_dumpable=0)"
-                    .into(),
-            });
-        }
-        Some(
-            crate::pty::lookup_run_as(&config.run_as).map_err(|e| StartError::RunAs {
-                user: config.run_as.clone(),
-                reason: e.to_string(),
-            })?,
-        )
-    } else {
-        let external = config
-            .games
-            .iter()
-            .any(|g| matches!(g.command, crate::config::GameCommand::Program(_)));
-        if external && !config.games_as_server_user {
-            return Err(StartError::RunAs {
-                user: config.run_as.clone(),
-                reason: "the server is not running as root, so games would run as the \
-                         server's own user and could read its host key and account store; \
-                         start it as root (games then run as run_as), remove the external \
-                         games, or set games_as_server_user: true to accept that"
-                    .into(),
-            });
-        }
-        if external {
-            tracing::warn!(
-                "not running as root: games run as the server's own user \
-                 (games_as_server_user: true)"
-            );
-        }
-        None
-    };
+    let run_as = games_user(&config)?;
 
-    let cores = config.cores;
+    let cores = config.cores.max(1);
     let registry = Arc::new(Registry::new(RegistryOptions {
         cores,
         game_ids: config.games.iter().map(|g| g.id.clone()).collect(),
@@ -203,156 +232,234 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         shutdown: Arc::new(AtomicBool::new(false)),
         cores_bound: AtomicUsize::new(0),
         registry,
+        wakers: OnceLock::new(),
     });
 
-    // Channels: each data core → control (requests) and control → each data core (replies).
-    let mut request_rx: Vec<SharedReceiver<Envelope>> = Vec::new();
-    let mut request_tx: Vec<SharedSender<Envelope>> = Vec::new();
-    let mut reply_rx: Vec<SharedReceiver<ReplyEnvelope>> = Vec::new();
-    let mut reply_tx: Vec<SharedSender<ReplyEnvelope>> = Vec::new();
+    // Listeners first, in this thread: port 0 resolves on the first core's bind and the
+    // others share it (SO_REUSEPORT).
+    let mut ssh_addrs = shared.config.ssh.listen.clone();
+    let mut ssh_listeners = Vec::new();
     for _ in 0..cores {
-        let (tx, rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
-        request_tx.push(tx);
-        request_rx.push(rx);
-        let (tx, rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
-        reply_tx.push(tx);
-        reply_rx.push(rx);
+        let (ls, addrs) =
+            bind_all(&ssh_addrs).map_err(|(addr, source)| StartError::Bind { addr, source })?;
+        ssh_addrs = addrs;
+        ssh_listeners.push(ls);
+    }
+    let (http_listeners, http_addrs) = bind_all(&shared.config.http.listen)
+        .map_err(|(addr, source)| StartError::HttpBind { addr, source })?;
+
+    // The mesh: per data core, a queue to the control core and one back.
+    let mut to_control_rx = Vec::new();
+    let mut from_control_tx = Vec::new();
+    let mut core_ends = Vec::new();
+    for _ in 0..cores {
+        let (tx, rx) = mesh::queue(QUEUE_DEPTH);
+        to_control_rx.push(rx);
+        let (back_tx, back_rx) = mesh::queue(QUEUE_DEPTH);
+        from_control_tx.push(back_tx);
+        core_ends.push((tx, back_rx));
+    }
+    let mut eventfds = Vec::new();
+    for _ in 0..=cores {
+        eventfds.push(Arc::new(
+            mesh::eventfd().map_err(|e| StartError::Executor(e.to_string()))?,
+        ));
     }
 
+    // Each core makes its ring on its own thread (SINGLE_ISSUER), reports the ring's
+    // descriptor, and waits for every core's waker before it starts.
+    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<i32, String>)>();
+    let mut go_senders = Vec::new();
     let mut threads = Vec::new();
-    let (http_tx, http_rx) = mpsc::channel();
-    let control = spawn_control(
-        store,
-        Arc::new(hasher),
-        shared.clone(),
-        request_rx,
-        reply_tx,
-        http_tx,
-    )?;
-    let http_addrs = match http_rx.recv() {
-        Ok(Ok(a)) => a,
-        Ok(Err((addr, source))) => return Err(StartError::HttpBind { addr, source }),
-        Err(_) => {
-            return Err(StartError::Executor(
-                "the control core died at start".into(),
-            ))
-        }
-    };
-
-    // Data cores bind one after the other so that port 0 resolves once and all share it.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut addrs = shared.config.ssh.listen.clone();
-    for (id, (req_tx, rep_rx)) in request_tx.into_iter().zip(reply_rx).enumerate() {
-        let (bound_tx, bound_rx) = mpsc::channel();
-        let placement = if cores <= cpus {
-            Placement::Fixed(id)
-        } else {
-            Placement::Unbound
-        };
+
+    // The control core is index `cores`.
+    {
+        let (go_tx, go_rx) = mpsc::channel::<Vec<Waker>>();
+        go_senders.push(go_tx);
+        let ready = ready_tx.clone();
+        let shared_c = shared.clone();
+        let eventfd = eventfds[cores].clone();
+        let max_concurrent = shared.config.password.max_concurrent;
+        let http_state = http_state(&shared, store.clone());
+        let control_metrics = shared.registry.control();
+        std::thread::Builder::new()
+            .name("dg-control".into())
+            .spawn(move || {
+                let ring = match Ring::new() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send((cores, Err(e.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready.send((cores, Ok(ring.fd())));
+                let Ok(wakers) = go_rx.recv() else { return };
+                let run = || -> std::io::Result<()> {
+                    let settings = crate::control::ControlSettings::from_config(&shared_c.config);
+                    let pool = blocking::Pool::new("dg-accounts", max_concurrent + 2, 4096)?;
+                    let own = Waker::new(None, eventfd.clone());
+                    let http = http::HttpSide::new(&ring, http_listeners, http_state, own.clone())?;
+                    let control = crate::control::Control::new(
+                        store,
+                        Arc::new(hasher),
+                        settings,
+                        control_metrics,
+                        clock::now_ms(),
+                    );
+                    let core = control_core::ControlCore::new(control_core::ControlCoreParts {
+                        ring,
+                        control,
+                        pool,
+                        jobs: blocking::mailbox(own),
+                        from_cores: to_control_rx,
+                        to_cores: from_control_tx,
+                        wakes: mesh::PendingWakes::new(wakers.into_iter().take(cores).collect()),
+                        eventfd,
+                        http,
+                    });
+                    core.run();
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    tracing::error!(error = %e, "the control core could not start");
+                }
+            })
+            .map_err(|e| StartError::Executor(e.to_string()))?;
+    }
+
+    for (id, ((to_control, from_control), listeners)) in
+        core_ends.into_iter().zip(ssh_listeners).enumerate()
+    {
+        let (go_tx, go_rx) = mpsc::channel::<Vec<Waker>>();
+        go_senders.push(go_tx);
+        let ready = ready_tx.clone();
         let shared_c = shared.clone();
         let key = host_key.clone();
-        let want = addrs.clone();
-        let handle = LocalExecutorBuilder::new(placement)
-            .name(&format!("dg-core-{id}"))
-            .blocking_thread_pool_placement(PoolPlacement::Unbound(2))
-            .spawn(move || run_data_core(id, shared_c, key, want, req_tx, rep_rx, bound_tx))
+        let eventfd = eventfds[id].clone();
+        let pin = (cores <= cpus).then_some(id);
+        let handle = std::thread::Builder::new()
+            .name(format!("dg-core-{id}"))
+            .spawn(move || {
+                if let Some(cpu) = pin {
+                    pin_to_cpu(cpu);
+                }
+                let ring = match Ring::new() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send((id, Err(e.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready.send((id, Ok(ring.fd())));
+                let Ok(wakers) = go_rx.recv() else { return };
+                let Some(metrics) = shared_c.registry.core(id) else {
+                    return;
+                };
+                let env = SessionEnv {
+                    config: shared_c.config.clone(),
+                    ssh: Rc::new(ssh_settings(&shared_c.config, key)),
+                    registry: shared_c.registry.clone(),
+                    metrics: metrics.clone(),
+                    log_rate: Rc::new(crate::session::LogRate::default()),
+                };
+                let own = Waker::new(None, eventfd.clone());
+                let control_waker = wakers.get(cores).cloned().unwrap_or_else(|| own.clone());
+                let built =
+                    blocking::Pool::new(&format!("dg-spawn-{id}"), SPAWN_THREADS, SPAWN_QUEUE)
+                        .and_then(|spawn_pool| {
+                            data::DataCore::new(data::DataCoreParts {
+                                id,
+                                shared: shared_c.clone(),
+                                env,
+                                metrics,
+                                ring,
+                                listeners,
+                                to_control,
+                                from_control,
+                                wakes: mesh::PendingWakes::new(vec![control_waker]),
+                                eventfd,
+                                spawn_pool,
+                                spawns: blocking::mailbox(own),
+                            })
+                        });
+                match built {
+                    Ok(core) => {
+                        shared_c.cores_bound.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(core = id, "core listening");
+                        core.run();
+                    }
+                    Err(e) => tracing::error!(core = id, error = %e, "core could not start"),
+                }
+            })
             .map_err(|e| StartError::Executor(e.to_string()))?;
         threads.push(handle);
-        match bound_rx.recv() {
-            Ok(Ok(a)) => addrs = a,
-            Ok(Err((addr, source))) => return Err(StartError::Bind { addr, source }),
-            Err(_) => return Err(StartError::Executor(format!("core {id} died at start"))),
+    }
+    drop(ready_tx);
+
+    let mut ring_fds = vec![None; cores + 1];
+    for _ in 0..=cores {
+        match ready_rx.recv() {
+            Ok((i, Ok(fd))) => {
+                if let Some(slot) = ring_fds.get_mut(i) {
+                    *slot = Some(fd);
+                }
+            }
+            Ok((i, Err(e))) => {
+                return Err(StartError::Executor(format!("core {i}: {e}")));
+            }
+            Err(_) => return Err(StartError::Executor("a core died at start".into())),
         }
     }
+    let wakers: Vec<Waker> = ring_fds
+        .iter()
+        .zip(&eventfds)
+        .map(|(fd, ev)| Waker::new(fd.filter(|_| features.msg_ring), ev.clone()))
+        .collect();
+    let _ = shared.wakers.set(wakers.clone());
+    for tx in go_senders {
+        let _ = tx.send(wakers.clone());
+    }
     Ok(Server {
-        ssh_addrs: addrs,
+        ssh_addrs,
         http_addrs,
         shared,
         threads,
-        _control: control,
     })
 }
 
-fn spawn_control(
-    store: Store,
-    hasher: Arc<PasswordHasher>,
-    shared: Arc<Shared>,
-    requests: Vec<SharedReceiver<Envelope>>,
-    replies: Vec<SharedSender<ReplyEnvelope>>,
-    http_bound: mpsc::Sender<BindResult>,
-) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
-    let max_concurrent = shared.config.password.max_concurrent;
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .name("dg-control")
-        .blocking_thread_pool_placement(PoolPlacement::Unbound(max_concurrent))
-        .spawn(move || async move {
-            match bind_all(&shared.config.http.listen) {
-                Ok((listeners, locals)) => {
-                    let _ = http_bound.send(Ok(locals));
-                    let state = Rc::new(http_state(&shared, store.clone()));
-                    for listener in listeners {
-                        glommio::spawn_local(metrics::serve(listener, state.clone())).detach();
-                    }
-                }
-                Err(e) => {
-                    let _ = http_bound.send(Err(e));
-                    return;
-                }
-            }
-            let limits = &shared.config.limits;
-            let state = Rc::new(ControlState {
-                store,
-                hasher,
-                hash_slots: glommio::sync::Semaphore::new(max_concurrent as u64),
-                hash_queue: std::cell::Cell::new(0),
-                max_hash_queue: shared.config.password.max_queued,
-                throttle: std::cell::RefCell::new(crate::limits::throttle::Throttle::new(
-                    limits.throttle_rules(),
-                )),
-                lock_after_failures: limits.lock_account_after_failures,
-                running_games: std::cell::RefCell::new(std::collections::HashSet::new()),
-                grouping: limits.source_grouping,
-                metrics: shared.registry.control(),
-            });
-            let tq = glommio::executor().create_task_queue(
-                Shares::default(),
-                Latency::Matters(Duration::from_millis(1)),
-                "control-requests",
-            );
-            // One server task per data core; each connects its own pair of channel ends so
-            // no core waits on another's start-up.
-            let mut tasks = Vec::new();
-            let senders = Rc::new(std::cell::RefCell::new(Vec::new()));
-            glommio::spawn_local(control::watch_revocations(
-                state.store.clone(),
-                senders.clone(),
-            ))
-            .detach();
-            for (rx, tx) in requests.into_iter().zip(replies) {
-                let state = state.clone();
-                let senders = senders.clone();
-                let task = glommio::spawn_local_into(
-                    async move {
-                        // Both ends at once: connecting waits for the peer's matching end.
-                        let (tx, rx) = futures_lite::future::zip(tx.connect(), rx.connect()).await;
-                        let tx = Rc::new(tx);
-                        senders.borrow_mut().push(tx.clone());
-                        control::serve(state, rx, tx).await;
-                    },
-                    tq,
-                );
-                if let Ok(t) = task {
-                    tasks.push(t);
-                }
-            }
-            for t in tasks {
-                t.await;
-            }
-        })
-        .map_err(|e| StartError::Executor(e.to_string()))
+/// Keep a data core's thread on one CPU (its caches, its interrupts' neighbour).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays inside it for cpu < 1024.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu < 1024 {
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
 }
 
-/// The HTTP endpoint's state: the registry and the readiness probes.
+/// Keep a multishot poll on the core's eventfd (wake-ups from threads without a ring).
+pub fn arm_wake(ring: &mut Ring, eventfd: &OwnedFd) {
+    let poll = io_uring::opcode::PollAdd::new(
+        io_uring::types::Fd(eventfd.as_raw_fd()),
+        libc::POLLIN as u32,
+    )
+    .multi(true)
+    .build();
+    ring.push(
+        poll,
+        Tag {
+            kind: Kind::Wake,
+            generation: 0,
+            index: EVENTFD_INDEX,
+        },
+    );
+}
+
+/// The HTTP endpoint's state: metrics, probes of liveness and readiness.
 fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
     let mut state = HttpState::new(shared.registry.clone());
     state.metrics_enabled = shared.config.metrics.enabled;
@@ -384,87 +491,20 @@ fn http_state(shared: &Arc<Shared>, store: Store) -> HttpState {
     state
 }
 
-/// What binding a list of addresses gave: the addresses bound (real ports), or the one that
-/// failed and why.
-type BindResult = Result<Vec<SocketAddr>, (SocketAddr, std::io::Error)>;
-
-/// Listeners on every address of `list` for this executor, with their bound addresses.
+/// A listening socket on every address of `list`, with the addresses bound (real ports).
 fn bind_all(
     list: &[SocketAddr],
-) -> Result<(Vec<glommio::net::TcpListener>, Vec<SocketAddr>), (SocketAddr, std::io::Error)> {
-    use std::os::fd::{FromRawFd, IntoRawFd};
+) -> Result<(Vec<TcpListener>, Vec<SocketAddr>), (SocketAddr, std::io::Error)> {
     let v6_only = listen::v6_only(list);
-    let mut listeners = Vec::with_capacity(list.len());
-    let mut locals = Vec::with_capacity(list.len());
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
     for &addr in list {
-        let std_listener = listen::bind(addr, v6_only).map_err(|e| (addr, e))?;
-        locals.push(std_listener.local_addr().unwrap_or(addr));
-        // SAFETY: the descriptor moves out of the std listener into glommio's, which owns
-        // and closes it.
-        listeners
-            .push(unsafe { glommio::net::TcpListener::from_raw_fd(std_listener.into_raw_fd()) });
+        let l = listen::bind(addr, v6_only).map_err(|e| (addr, e))?;
+        let local = l.local_addr().map_err(|e| (addr, e))?;
+        listeners.push(l);
+        addrs.push(local);
     }
-    Ok((listeners, locals))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_data_core(
-    id: usize,
-    shared: Arc<Shared>,
-    host_key: HostKey,
-    addrs: Vec<SocketAddr>,
-    requests: SharedSender<Envelope>,
-    replies: SharedReceiver<ReplyEnvelope>,
-    bound: mpsc::Sender<BindResult>,
-) {
-    let (listeners, locals) = match bind_all(&addrs) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = bound.send(Err(e));
-            return;
-        }
-    };
-    let Some(metrics) = shared.registry.core(id) else {
-        let first = addrs.first().copied().unwrap_or(([0, 0, 0, 0], 0).into());
-        let _ = bound.send(Err((
-            first,
-            std::io::Error::other("no metrics for this core"),
-        )));
-        return;
-    };
-    shared.cores_bound.fetch_add(1, Ordering::Relaxed);
-    let _ = bound.send(Ok(locals.clone()));
-    let settings = Rc::new(ssh_settings(&shared.config, host_key));
-    let (to_control, replies) =
-        futures_lite::future::zip(requests.connect(), replies.connect()).await;
-    let core = Core::new(id, shared, metrics.clone(), settings, to_control);
-    let pool = core.pool.clone();
-    glommio::spawn_local(metrics::sampler::run(
-        metrics,
-        metrics::sampler::PERIOD,
-        move |m| m.set_buffer_pool_in_use(pool.in_use()),
-        // Keeps beating while draining: liveness holds, readiness reports the drain.
-        || false,
-    ))
-    .detach();
-    let tq = glommio::executor().create_task_queue(
-        Shares::default(),
-        Latency::Matters(Duration::from_millis(1)),
-        "control-replies",
-    );
-    if let Ok(t) = glommio::spawn_local_into(core.clone().dispatch_replies(replies), tq) {
-        t.detach();
-    }
-    tracing::debug!(core = id, addrs = ?locals, "core listening");
-    let loops: Vec<_> = listeners
-        .into_iter()
-        .map(|l| glommio::spawn_local(core.clone().accept_loop(l)))
-        .collect();
-    for l in loops {
-        l.await;
-    }
-    core.shut_down_connections().await;
-    tracing::debug!(core = id, "core stopped");
+    Ok((listeners, addrs))
 }
 
 /// SSH settings from the configuration.

@@ -149,6 +149,8 @@ pub struct Client {
     pub events: Vec<ClientEvent>,
     /// The server's host key blob, as presented in the KEX reply.
     pub host_key: Vec<u8>,
+    /// The description of the server's DISCONNECT, once one arrived.
+    pub disconnect_text: Option<String>,
 }
 
 impl Client {
@@ -171,6 +173,7 @@ impl Client {
             received: Vec::new(),
             events: Vec::new(),
             host_key: Vec::new(),
+            disconnect_text: None,
             cfg,
         };
         c.outbuf.extend_from_slice(c.cfg.ident.as_bytes());
@@ -518,7 +521,8 @@ impl Client {
                 }
             }
             Some(MsgType::Disconnect) => {
-                let (code, _) = msg::decode_disconnect(payload)?;
+                let (code, text) = msg::decode_disconnect(payload)?;
+                self.disconnect_text = Some(String::from_utf8_lossy(text).into_owned());
                 self.events.push(ClientEvent::Disconnected(code));
             }
             Some(MsgType::Unimplemented) => self.events.push(ClientEvent::Unimplemented),

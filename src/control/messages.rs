@@ -1,0 +1,104 @@
+//! What a data core asks the control core, and the answers. These cross threads (through the
+//! reactor's mesh queues), so everything is owned.
+
+use crate::lobby::UserInfo;
+use std::net::IpAddr;
+use zeroize::Zeroizing;
+
+/// What a session can ask.
+pub enum Request {
+    /// An SSH authentication attempt for `user` from `source`.
+    SshAuth {
+        user: String,
+        attempt: SshAttempt,
+        source: IpAddr,
+    },
+    /// Lobby login with name and password.
+    Login {
+        name: String,
+        password: Zeroizing<String>,
+        source: IpAddr,
+    },
+    /// Lobby registration.
+    Register {
+        name: String,
+        password: Zeroizing<String>,
+        email: Option<String>,
+        source: IpAddr,
+    },
+    ChangePassword {
+        name: String,
+        password: Zeroizing<String>,
+    },
+    ChangeEmail {
+        name: String,
+        email: Option<String>,
+    },
+    /// `user` is about to start `game_id`: refused when that account already runs it (two
+    /// copies of one game under one name clobber each other's save).
+    ClaimGame {
+        user: String,
+        game_id: String,
+    },
+    /// The claimed game ended.
+    ReleaseGame {
+        user: String,
+        game_id: String,
+    },
+}
+
+/// The SSH method, owned (it crosses cores).
+pub enum SshAttempt {
+    None,
+    Password(Zeroizing<String>),
+    /// A public key blob; `signed` means the SSH core verified a signature by it (an
+    /// unsigned one is the "may I use this key?" query, not a login attempt).
+    Key {
+        blob: Vec<u8>,
+        signed: bool,
+    },
+}
+
+/// What an SSH authentication attempt means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshOutcome {
+    /// Not a registered account: in as a guest (anonymous lobby).
+    Guest,
+    /// A registered account, authenticated.
+    User(UserInfo),
+    /// A registered account and the attempt failed (or the account is locked).
+    Denied,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Ssh(SshOutcome),
+    User(Result<UserInfo, String>),
+    Done(Result<(), String>),
+    /// The control core could not answer (shutting down, or its queue was full).
+    Unavailable,
+}
+
+/// What the control core tells a data core unasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// This account was locked or deleted: end its sessions (games get their hangup).
+    EndSessionsOf(String),
+}
+
+/// Names the request and its account, never a password or key.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, who) = match self {
+            Request::SshAuth { user, .. } => ("SshAuth", user),
+            Request::Login { name, .. } => ("Login", name),
+            Request::Register { name, .. } => ("Register", name),
+            Request::ChangePassword { name, .. } => ("ChangePassword", name),
+            Request::ChangeEmail { name, .. } => ("ChangeEmail", name),
+            Request::ClaimGame { user, .. } => ("ClaimGame", user),
+            Request::ReleaseGame { user, .. } => ("ReleaseGame", user),
+        };
+        write!(f, "{what}({})", crate::auth::printable(who))
+    }
+}

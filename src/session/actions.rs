@@ -1,0 +1,142 @@
+//! What a channel's lobby decides, turned into work: a login, registration or change becomes
+//! a control-core request whose answer goes back to that very lobby (if it is still there);
+//! Play starts a game (`play.rs`); Quit closes the channel once the farewell is sent.
+
+use super::channel::{Channel, ChannelKey};
+use super::requests::{LobbyAsk, Pending};
+use super::Session;
+use crate::control::{Reply, Request};
+use crate::game;
+use crate::lobby::{GameEntry, LobbyAction, LobbyContext, UserInfo};
+use crate::ssh::server::ChannelId;
+
+/// What the lobby shows when the control core did not answer.
+pub(super) const BUSY: &str = "The server is busy; try again.";
+
+impl Session {
+    /// Act on every decision the lobby of channel `id` has made.
+    pub(super) fn drain_actions(&mut self, id: ChannelId) {
+        while let Some(action) = self
+            .channels
+            .get_mut(id)
+            .and_then(Channel::lobby_mut)
+            .and_then(|l| l.poll_action())
+        {
+            self.act(id, action);
+        }
+    }
+
+    fn act(&mut self, id: ChannelId, action: LobbyAction) {
+        let source = self.client_ip();
+        match action {
+            LobbyAction::Quit => {
+                if let Some(ch) = self.channels.get_mut(id) {
+                    ch.tty.close_after = Some(0);
+                }
+            }
+            LobbyAction::Play { game_id } => self.play(id, game_id),
+            LobbyAction::Login { name, password } => {
+                let request = Request::Login {
+                    name,
+                    password,
+                    source,
+                };
+                self.ask_for_lobby(id, request, LobbyAsk::Login);
+            }
+            LobbyAction::Register {
+                name,
+                password,
+                email,
+            } => {
+                let request = Request::Register {
+                    name,
+                    password,
+                    email,
+                    source,
+                };
+                self.ask_for_lobby(id, request, LobbyAsk::Register);
+            }
+            LobbyAction::ChangePassword { new_password } => {
+                if let Some(name) = self.lobby_user(id) {
+                    let request = Request::ChangePassword {
+                        name,
+                        password: new_password,
+                    };
+                    self.ask_for_lobby(id, request, LobbyAsk::Change);
+                }
+            }
+            LobbyAction::ChangeEmail { email } => {
+                if let Some(name) = self.lobby_user(id) {
+                    let request = Request::ChangeEmail { name, email };
+                    self.ask_for_lobby(id, request, LobbyAsk::Change);
+                }
+            }
+        }
+    }
+
+    /// The account the lobby of channel `id` is logged in as.
+    pub(super) fn lobby_user(&mut self, id: ChannelId) -> Option<String> {
+        let lobby = self.channels.get_mut(id)?.lobby_mut()?;
+        lobby.user().map(|u| u.name.clone())
+    }
+
+    /// Ask the control core for the lobby of channel `id`.
+    fn ask_for_lobby(&mut self, id: ChannelId, request: Request, ask: LobbyAsk) {
+        let Some(channel) = self.channels.get(id).map(|c| c.tty.key) else {
+            return;
+        };
+        self.requests
+            .ask(&mut self.effects, request, Pending::Lobby { channel, ask });
+    }
+
+    /// The control core answered a lobby: the answer goes to that very lobby, if it is still
+    /// open (not a newer channel with the same id), and may make it decide more (quit after
+    /// too many failures).
+    pub(super) fn lobby_answered(&mut self, channel: ChannelKey, ask: LobbyAsk, reply: Reply) {
+        let Some(lobby) = self
+            .channels
+            .get_key_mut(channel)
+            .and_then(Channel::lobby_mut)
+        else {
+            return;
+        };
+        match ask {
+            LobbyAsk::Login => lobby.handle_login_result(user_result(reply)),
+            LobbyAsk::Register => lobby.handle_register_result(user_result(reply)),
+            LobbyAsk::Change => lobby.handle_change_result(match reply {
+                Reply::Done(r) => r,
+                _ => Err(BUSY.into()),
+            }),
+        }
+        self.drain_actions(channel.id);
+    }
+
+    /// What the lobby shows above its menus: banner, games, counts, today's date.
+    pub(super) fn lobby_context(&self) -> LobbyContext {
+        let config = &self.env.config;
+        LobbyContext {
+            server_id: config.server_id.clone(),
+            banner: config.banner.clone(),
+            games: config
+                .games
+                .iter()
+                .map(|g| GameEntry {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                    key: g.key,
+                    available: game::is_available(g),
+                })
+                .collect(),
+            players: usize::try_from(self.env.registry.games_running()).unwrap_or(0),
+            watchers: 0,
+            date: crate::date::utc_today(),
+        }
+    }
+}
+
+fn user_result(r: Reply) -> Result<UserInfo, String> {
+    match r {
+        Reply::User(r) => r,
+        _ => Err(BUSY.into()),
+    }
+}
