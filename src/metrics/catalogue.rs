@@ -346,7 +346,7 @@ impl CoreMetrics {
     }
 
     /// Share of the last sampling period the executor spent running tasks and polling I/O
-    /// (0..=1): `reactor_core_busy_ratio{core}`. Set by `sampler::run`.
+    /// (0..=1): `reactor_core_busy_ratio{core}`. Set by the core's `Sampler`.
     #[inline]
     pub fn set_busy_ratio(&self, ratio: f64) {
         let r = if ratio.is_finite() {
@@ -357,7 +357,7 @@ impl CoreMetrics {
         self.busy_ratio.set(r);
     }
 
-    /// The core is alive now (called about once a second by `sampler::run`).
+    /// The core is alive now (stamped about once a second by the core's `Sampler`).
     #[inline]
     pub fn heartbeat(&self) {
         self.heartbeat_at(self.epoch.elapsed());
@@ -399,8 +399,8 @@ impl CoreMetrics {
 }
 
 /// What the control core records (account decisions, LMDB, argon2). Written only by the
-/// control executor's thread: time a blocking-pool job around its `.await` there, not
-/// inside the job.
+/// control core's thread: a pool job times itself and the control core records the figure
+/// when the job's result comes back.
 #[derive(Debug)]
 #[repr(align(64))]
 pub struct ControlMetrics {

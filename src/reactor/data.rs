@@ -142,7 +142,10 @@ pub struct DataCore {
     busy: Duration,
     /// When the last wait ended.
     awake_since: Instant,
-    last_sample: Instant,
+    /// Busy ratio and heartbeat, once a period.
+    sampler: crate::metrics::Sampler,
+    /// The sampler's next tick in the timer heap.
+    sample_armed: Option<Millis>,
     /// Accept failures since the last warning.
     accept_failures: (Option<Instant>, u64),
 }
@@ -151,6 +154,11 @@ impl DataCore {
     pub fn new(p: DataCoreParts) -> std::io::Result<DataCore> {
         let bufs = BufRing::register(&p.ring, RECV_BUFFERS)?;
         let (spawn_post, spawns) = p.spawns;
+        let sampler = crate::metrics::Sampler::new(
+            &p.metrics,
+            crate::metrics::sampler::PERIOD,
+            Instant::now(),
+        );
         Ok(DataCore {
             id: p.id,
             shared: p.shared,
@@ -180,7 +188,8 @@ impl DataCore {
             accept_retry: None,
             busy: Duration::ZERO,
             awake_since: Instant::now(),
-            last_sample: Instant::now(),
+            sampler,
+            sample_armed: None,
             accept_failures: (None, 0),
         })
     }
@@ -193,9 +202,7 @@ impl DataCore {
             }
         }
         super::arm_wake(&mut self.ring, &self.eventfd);
-        let now = now_ms();
-        self.timers.push(TimerOwner::Core, now + SAMPLE_MS);
-        self.metrics.heartbeat();
+        self.core_tick(now_ms());
         loop {
             let now = now_ms();
             let timeout = if !self.pending_pumps.is_empty() {
@@ -636,6 +643,7 @@ impl DataCore {
             admission::ended(&self.shared, a, outcome.logged_in, outcome.offence, now);
         }
         self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(parent: conn.session.span(), "connection closed");
         let games = std::mem::take(&mut conn.games);
         let idle = conn.sock.is_idle();
         for (_, g) in games {
@@ -1003,7 +1011,6 @@ impl DataCore {
         let mut child = match done.result {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(game = %done.game_id, error = %e, "game failed to start");
                 if done.claimed {
                     self.release_claim(done.user, done.game_id);
                 }
@@ -1067,7 +1074,7 @@ impl DataCore {
                 conn.games.push((done.key, g));
                 conn.session.handle_spawned(done.key, Ok(()), now);
                 if let Some(game) = self.games.get(g) {
-                    tracing::info!(parent: &game.span, "game started");
+                    tracing::debug!(parent: &game.span, "game process running");
                 }
                 self.after(done.conn.slot as usize);
             }
@@ -1216,7 +1223,12 @@ impl DataCore {
                         game.kill_if_due(now);
                     }
                 }
-                TimerOwner::Core => self.core_tick(now),
+                TimerOwner::Core => {
+                    if self.sample_armed == Some(at) {
+                        self.sample_armed = None;
+                    }
+                    self.core_tick(now);
+                }
             }
         }
     }
@@ -1233,22 +1245,18 @@ impl DataCore {
                 }
             }
         }
-        let wall = self.last_sample.elapsed();
-        if wall >= Duration::from_millis(SAMPLE_MS) {
-            let ratio = if wall.is_zero() {
-                0.0
-            } else {
-                self.busy.as_secs_f64() / wall.as_secs_f64()
-            };
-            self.metrics.set_busy_ratio(ratio.min(1.0));
+        let at = Instant::now();
+        if at >= self.sampler.next_tick() {
+            // Stamped by the core's own loop: a stuck loop stops stamping.
+            self.sampler
+                .tick(&self.metrics, std::mem::take(&mut self.busy), at);
             self.metrics
                 .set_buffer_pool_in_use(self.bufs.in_use() + self.sends_in_flight());
-            // Stamped by the core's own loop: a stuck loop stops stamping.
-            self.metrics.heartbeat();
-            self.busy = Duration::ZERO;
-            self.last_sample = Instant::now();
-            self.timers.push(TimerOwner::Core, now + SAMPLE_MS);
         }
+        let left = self.sampler.next_tick().saturating_duration_since(at);
+        let next = now + u64::try_from(left.as_millis()).unwrap_or(SAMPLE_MS).max(1);
+        self.timers
+            .arm(TimerOwner::Core, Some(next), &mut self.sample_armed);
     }
 
     fn sends_in_flight(&self) -> usize {

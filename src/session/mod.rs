@@ -398,6 +398,13 @@ impl Session {
         self.auth.is_user(name) || self.channels.any_account(name)
     }
 
+    /// The connection's log context (id, peer, client, user), for the reactor's own lines
+    /// about it.
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// The next effect to carry out.
     #[must_use]
     pub fn poll_effect(&mut self) -> Option<Effect> {
