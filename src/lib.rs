@@ -2,8 +2,19 @@
 //!
 //! # Layout
 //!
+//! The layers, the threads and one keystroke's path are drawn in `docs/ARCHITECTURE.md`.
+//!
 //! - `config`: the YAML configuration, validated into typed settings; env overrides.
 //! - `ssh`: the SSH protocol as a sans-io state machine (no sockets, clocks or files).
+//! - `session`: one SSH connection above the protocol (sans-io): each session channel's
+//!   application (setup, lobby, a game starting, a game running, closing) and the effects it
+//!   needs (control requests, spawns, PTY writes, hangups), every late answer named by a
+//!   token or a game key that is never reused.
+//! - `control`: the control core's account decisions as a state machine (throttles, claims,
+//!   revocations), its LMDB and argon2 work handed out as jobs for a pool; the messages data
+//!   cores exchange with it.
+//! - `reactor`: the only I/O code: a hand-rolled io_uring reactor, one ring and one thread per
+//!   core, cross-core queues with ring-to-ring wake-ups, the control core's loop and HTTP.
 //! - `auth`: the LMDB account store, argon2id passwords, authorised keys.
 //! - `usercli`: `dungeongate user …`, the operator's account commands.
 //! - `date`: `YYYY-MM-DD` in UTC for the banner and the account listing.
@@ -11,11 +22,13 @@
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
 //! - `limits`: per-source counts and penalties, CIDR lists, MaxStartups, login throttling.
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
+//! - `game`: a configured game turned into a process spec; per-user files without links.
+//! - `datadir`: the data directory, the host key.
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
 //!
 //! `unsafe` is confined to `pty` (ioctls, the clone-to-exec child), the LMDB open in `auth`
-//! and the listening sockets' options in `reactor::listen`;
+//! and `reactor` (the ring's buffers, socket options, the mesh queues);
 //! `ssh` and `lobby` forbid it.
 
 pub mod auth;

@@ -237,6 +237,7 @@ fn compare_defaults() -> compare::Args {
         dg_cores: None,
         storm_seconds: None,
         idle_sessions: None,
+        idle_lobby: false,
         echo_sessions: None,
         echo_seconds: None,
     }

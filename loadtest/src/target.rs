@@ -276,6 +276,31 @@ impl Target {
         Ok(ch)
     }
 
+    /// Opens a session with an 80×24 `xterm` PTY and a shell (on dungeongate: the lobby), and
+    /// waits for its first output (the menu drawn).
+    pub async fn open_shell(&self, h: &Handle<Client>) -> Result<Channel<Msg>, Failure> {
+        let mut ch = self.open_session(h).await?;
+        ch.request_pty(true, "xterm", 80, 24, 0, 0, &[])
+            .await
+            .map_err(|_| Failure::Closed("pty-req"))?;
+        self.await_reply(&mut ch, "pty-req").await?;
+        ch.request_shell(true)
+            .await
+            .map_err(|_| Failure::Closed("shell"))?;
+        self.await_reply(&mut ch, "shell").await?;
+        let first = self.bounded("first-output", async {
+            loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Data { .. }) => return Ok(()),
+                    Some(_) => {}
+                    None => return Err(Failure::Closed("shell")),
+                }
+            }
+        });
+        first.await??;
+        Ok(ch)
+    }
+
     /// Reads the tree of the server process, if a pid is known.
     pub fn sample(&self, with_mem: bool) -> Option<TreeSample> {
         self.server_pid

@@ -9,9 +9,11 @@
 use std::io;
 use std::sync::OnceLock;
 
-/// Descriptors one connection with a game holds: socket, PTY master, pidfd. (The PTY slave is
-/// open only while a game starts; the reserve covers those.)
-pub const FDS_PER_CONNECTION: u64 = 3;
+/// Descriptors one connection holds: its socket. A lobby session needs nothing more.
+pub const FDS_PER_CONNECTION: u64 = 1;
+/// Descriptors a running game adds: PTY master and pidfd. (The PTY slave is open only while a
+/// game starts; the reserve covers those.)
+pub const FDS_PER_GAME: u64 = 2;
 /// Descriptors the server needs besides connections: listeners, io_uring rings, eventfds of
 /// the cross-core channels, LMDB, the HTTP endpoint's clients, log files, and the slaves of
 /// games being started.
@@ -30,7 +32,8 @@ pub struct FdBudget {
 }
 
 impl FdBudget {
-    /// Connections the limit allows, each with a game.
+    /// Connections the limit allows (in the lobby; games are admitted one by one while
+    /// [`game_fits`] says there is room).
     pub fn connections_allowed(&self) -> u64 {
         self.limit.saturating_sub(FDS_RESERVED) / FDS_PER_CONNECTION
     }
@@ -39,8 +42,19 @@ impl FdBudget {
 /// Descriptors needed for `max_connections` players, each with a game.
 pub fn needed_for(max_connections: usize) -> u64 {
     (max_connections as u64)
-        .saturating_mul(FDS_PER_CONNECTION)
+        .saturating_mul(FDS_PER_CONNECTION + FDS_PER_GAME)
         .saturating_add(FDS_RESERVED)
+}
+
+/// Whether one more game fits under `limit` with `connections` open and `games` running or
+/// starting: a game refused here is told the server is full, where running out of
+/// descriptors would fail accepts and spawns at random.
+pub fn game_fits(limit: u64, connections: usize, games: usize) -> bool {
+    let used = (connections as u64)
+        .saturating_mul(FDS_PER_CONNECTION)
+        .saturating_add((games as u64 + 1).saturating_mul(FDS_PER_GAME))
+        .saturating_add(FDS_RESERVED);
+    used <= limit
 }
 
 /// Raises `RLIMIT_NOFILE` towards what `max_connections` needs: the soft limit up to the hard
@@ -97,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_counts_four_descriptors_per_connection_plus_a_reserve() {
+    fn budget_counts_one_descriptor_per_connection_and_two_per_game_plus_a_reserve() {
         assert_eq!(needed_for(0), FDS_RESERVED);
         assert_eq!(needed_for(10_000), 30_000 + FDS_RESERVED);
         assert_eq!(needed_for(usize::MAX), u64::MAX);
@@ -105,7 +119,11 @@ mod tests {
             needed: needed_for(10_000),
             limit: 20_000,
         };
-        assert_eq!(budget.connections_allowed(), (20_000 - FDS_RESERVED) / 3);
+        assert_eq!(budget.connections_allowed(), 20_000 - FDS_RESERVED);
+        // 10,000 in the lobby fit under 20,000; then games until the descriptors run out.
+        let room = 20_000 - FDS_RESERVED - 10_000;
+        assert!(game_fits(20_000, 10_000, (room / 2 - 1) as usize));
+        assert!(!game_fits(20_000, 10_000, (room / 2) as usize));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn read_master(master: &impl std::os::fd::AsRawFd, buf: &mut [u8]) -> std::i
 }
 
 /// Sets the terminal size of a PTY through its master (`TIOCSWINSZ`), however the master is
-/// held (a glommio file, say); the kernel sends SIGWINCH to the game.
+/// held (the reactor's game table); the kernel sends SIGWINCH to the game.
 pub fn resize(master: &impl std::os::fd::AsRawFd, size: WinSize) -> std::io::Result<()> {
     // SAFETY: `master` owns an open descriptor and is borrowed for the whole call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(master.as_raw_fd()) };

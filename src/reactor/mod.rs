@@ -50,10 +50,14 @@ use thiserror::Error;
 const QUEUE_DEPTH: usize = 4096;
 /// The tag index of a wake-up through the eventfd (MSG_RING wake-ups use 0).
 pub const EVENTFD_INDEX: u32 = 1;
-/// Threads that prepare and spawn games, per data core.
-const SPAWN_THREADS: usize = 2;
-/// Games waiting to be spawned, per data core; past it a start is refused as busy.
-const SPAWN_QUEUE: usize = 256;
+/// Threads that prepare and spawn games, per data core. A spawn is mostly the kernel's work
+/// (clone copies the descriptor table, exec tears it down) and its thread waits in
+/// CLONE_VFORK meanwhile, so a few run side by side.
+const SPAWN_THREADS: usize = 4;
+/// Games waiting to be spawned, per data core; past it a start is refused as busy. Large
+/// enough that a ramp of a thousand players queues rather than fails (each waits its turn;
+/// measured: spawns take ~1–2 ms each under load).
+const SPAWN_QUEUE: usize = 4096;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -114,27 +118,31 @@ impl Server {
 /// `max_connections` to what fits and say so: a player past it then gets "server full" at once,
 /// where running out of descriptors would leave connections hanging in the accept queue and
 /// games failing to start.
-fn fit_fd_limit(max_connections: usize) -> usize {
+fn fit_fd_limit(max_connections: usize) -> (usize, u64) {
     match crate::pty::fdlimit::raise_for(max_connections) {
         Ok(budget) if budget.limit >= budget.needed => {
             tracing::debug!(limit = budget.limit, "file descriptor limit");
-            max_connections
+            (max_connections, budget.limit)
         }
         Ok(budget) => {
-            let allowed = usize::try_from(budget.connections_allowed()).unwrap_or(usize::MAX);
+            let allowed = usize::try_from(budget.connections_allowed())
+                .unwrap_or(usize::MAX)
+                .min(max_connections);
             tracing::warn!(
                 limit = budget.limit,
                 needed = budget.needed,
                 configured = max_connections,
                 max_connections = allowed,
-                "RLIMIT_NOFILE is below what limits.max_connections needs; max_connections \
-                 lowered to fit (raise the hard limit: ulimit -Hn, systemd LimitNOFILE=)"
+                "RLIMIT_NOFILE is below what limits.max_connections needs with a game each; \
+                 connections are admitted up to max_connections (one descriptor each) and \
+                 games while descriptors remain (raise the hard limit: ulimit -Hn, systemd \
+                 LimitNOFILE=)"
             );
-            allowed
+            (allowed, budget.limit)
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise RLIMIT_NOFILE");
-            max_connections
+            (max_connections, u64::MAX)
         }
     }
 }
@@ -186,7 +194,8 @@ fn games_user(config: &Config) -> Result<Option<crate::pty::RunAs>, StartError> 
 pub fn start(mut config: Config) -> Result<Server, StartError> {
     let _ = clock::now_ms();
     let features = probe::check().map_err(|e| StartError::Unsupported(e.0))?;
-    config.limits.max_connections = fit_fd_limit(config.limits.max_connections);
+    let (max_connections, fd_limit) = fit_fd_limit(config.limits.max_connections);
+    config.limits.max_connections = max_connections;
     if let Some(nproc) = config.game_limits.processes {
         if nproc < config.limits.max_connections as u64 {
             tracing::warn!(
@@ -228,6 +237,8 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         run_as,
         connections: AtomicUsize::new(0),
         unauthenticated: AtomicUsize::new(0),
+        games: AtomicUsize::new(0),
+        fd_limit,
         sources: crate::limits::SourceTable::new(),
         shutdown: Arc::new(AtomicBool::new(false)),
         cores_bound: AtomicUsize::new(0),

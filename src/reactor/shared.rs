@@ -16,6 +16,11 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Of those, not yet logged in (MaxStartups).
     pub unauthenticated: AtomicUsize,
+    /// Games running or being started on all cores (each holds descriptors: see
+    /// `pty::fdlimit::game_fits`).
+    pub games: AtomicUsize,
+    /// The descriptor limit in force (`RLIMIT_NOFILE`), for the game budget.
+    pub fd_limit: u64,
     /// Per-source connection counts and penalties, shared lock-free by every core.
     pub sources: crate::limits::SourceTable,
     /// Set by [`Shared::stop`]; every core looks at it on each wake-up.

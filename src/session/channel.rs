@@ -47,6 +47,20 @@ pub(super) struct Channel {
     pub mode: Mode,
 }
 
+impl Channel {
+    /// Give back the buffers that are empty now: the output queue and a game's input.
+    pub fn release_idle_buffers(&mut self) {
+        if self.tty.out.is_empty() {
+            self.tty.out = Vec::new();
+        }
+        if let Mode::Game(g) = &mut self.mode {
+            if g.input.is_empty() {
+                g.input = Vec::new();
+            }
+        }
+    }
+}
+
 /// What every state of a channel shares.
 pub(super) struct Tty {
     /// Which opening of the channel id this is.

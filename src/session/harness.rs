@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-use super::{Effect, GameKey, LogRate, Session, SessionEnv, SpawnResult, Token};
+use super::{Effect, GameKey, LogRate, Session, SessionEnv, SpawnError, SpawnResult, Token};
 use crate::config::{Config, GameCommand};
 use crate::control::{Reply, Request, SshAttempt, SshOutcome};
 use crate::game::TerminalInfo;
@@ -474,7 +474,11 @@ impl Harness {
                     if self.spawner.defer {
                         self.spawner.pending.push(s);
                     } else {
-                        let result = self.spawner.fail.clone().map_or(Ok(()), Err);
+                        let result = self
+                            .spawner
+                            .fail
+                            .clone()
+                            .map_or(Ok(()), |e| Err(SpawnError::Failed(e)));
                         self.finish_spawn(&s, result);
                     }
                 }

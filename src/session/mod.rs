@@ -157,7 +157,26 @@ pub enum Effect {
 }
 
 /// How a game start went.
-pub type SpawnResult = Result<(), String>;
+pub type SpawnResult = Result<(), SpawnError>;
+
+/// Why a game did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// It failed (a missing program, a file it could not make): logged for the operator, the
+    /// player is told it failed.
+    Failed(String),
+    /// The server has no room for it now (descriptors, the spawn queue): the player is told
+    /// this text, which says to try again later.
+    NoRoom(String),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Failed(e) | SpawnError::NoRoom(e) => f.write_str(e),
+        }
+    }
+}
 
 /// One SSH connection's applications.
 pub struct Session {
@@ -189,7 +208,17 @@ pub struct Session {
     channelless_since: Option<Millis>,
     /// The connection is over.
     closed: bool,
+    /// When bytes last moved (socket or PTY): [`TRIM_AFTER_MS`] later an idle connection
+    /// gives its buffers back.
+    last_io: Millis,
+    /// The buffers were given back and nothing has moved since.
+    trimmed: bool,
 }
+
+/// Quiet time after which a connection gives its buffers back (a lobby nobody types in, a
+/// game nobody plays): idle sessions then cost a few KiB, busy ones keep their buffers and
+/// allocate nothing per keystroke.
+pub const TRIM_AFTER_MS: Millis = 5_000;
 
 impl Session {
     /// A new connection: `id` (core-unique, for logs) from `peer`. Its log span (id, peer,
@@ -209,7 +238,7 @@ impl Session {
             span,
             client: peer,
             channels: Channels::default(),
-            effects: VecDeque::with_capacity(8),
+            effects: VecDeque::new(),
             requests: Requests::default(),
             auth: Auth::default(),
             handshake_done: false,
@@ -218,6 +247,8 @@ impl Session {
             next_serial: 0,
             channelless_since: None,
             closed: false,
+            last_io: now,
+            trimmed: false,
         }
     }
 
@@ -244,6 +275,7 @@ impl Session {
         if self.closed {
             return;
         }
+        self.moved(now);
         let span = self.span.clone();
         let _in = span.enter();
         self.ssh.handle_input(bytes, now);
@@ -284,8 +316,34 @@ impl Session {
         if self.closed {
             return;
         }
+        self.moved(now);
         if let Some(ch) = self.channels.running_mut(game) {
             ch.deliver(&mut self.ssh, bytes);
+        }
+    }
+
+    /// Capacity of the buffers this connection holds (the SSH core's; for tests of trimming).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.ssh.buffer_capacity()
+    }
+
+    /// Bytes moved at `now`: the connection is busy.
+    fn moved(&mut self, now: Millis) {
+        self.last_io = now;
+        self.trimmed = false;
+    }
+
+    /// The connection has been quiet for [`TRIM_AFTER_MS`]: give the buffers back.
+    fn trim_if_quiet(&mut self, now: Millis) {
+        if self.trimmed || now < self.last_io.saturating_add(TRIM_AFTER_MS) {
+            return;
+        }
+        self.trimmed = true;
+        self.ssh.release_idle_buffers();
+        self.channels.release_idle_buffers();
+        if self.effects.is_empty() {
+            self.effects = VecDeque::new();
         }
     }
 
@@ -372,6 +430,7 @@ impl Session {
             self.check_idle(now);
         }
         self.run();
+        self.trim_if_quiet(now);
     }
 
     /// End the connection from the server side (shutdown, an operator's lock): `message` is
@@ -447,6 +506,7 @@ impl Session {
             self.ssh.poll_timeout(),
             self.idle_deadline(),
             self.channels.next_input_pause(),
+            (!self.trimmed).then(|| self.last_io.saturating_add(TRIM_AFTER_MS)),
         ]
         .into_iter()
         .flatten()

@@ -7,7 +7,7 @@
 use super::actions::BUSY;
 use super::channel::{Mode, StartStep};
 use super::requests::Pending;
-use super::{Effect, GameKey, Session, SpawnResult};
+use super::{Effect, GameKey, Session, SpawnError, SpawnResult};
 use crate::config::GameConfig;
 use crate::control::{Reply, Request};
 use crate::lobby::Lobby;
@@ -206,10 +206,16 @@ impl Session {
                     self.effects.push_back(Effect::Hangup { game });
                 }
             }
-            Err(e) => {
+            Err(SpawnError::Failed(e)) => {
                 tracing::warn!(game = %game_id, error = %e, "game failed to start");
                 if !self.closed {
                     self.refuse_play(game, SPAWN_FAILED);
+                }
+            }
+            Err(SpawnError::NoRoom(text)) => {
+                tracing::info!(game = %game_id, "no room for another game");
+                if !self.closed {
+                    self.refuse_play(game, &text);
                 }
             }
         }

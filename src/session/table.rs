@@ -18,6 +18,13 @@ pub(super) struct Channels {
 }
 
 impl Channels {
+    /// Give back the empty buffers of every channel (the connection is quiet).
+    pub fn release_idle_buffers(&mut self) {
+        for ch in self.slots.iter_mut().flatten() {
+            ch.release_idle_buffers();
+        }
+    }
+
     /// Add a channel just opened. A channel still recorded under the same id (which the SSH
     /// core never allows) is returned, for the caller to tear down.
     pub fn insert(&mut self, ch: Channel) -> Option<Channel> {

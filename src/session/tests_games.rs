@@ -10,7 +10,7 @@
 )]
 
 use super::harness::*;
-use super::MAX_TRANSMIT_BACKLOG;
+use super::{SpawnError, MAX_TRANSMIT_BACKLOG};
 use crate::control::Request;
 use crate::pty::{ExitStatus, Signal};
 use crate::ssh::client::{ClientAuth, ClientConfig, ClientEvent};
@@ -263,9 +263,28 @@ fn a_failed_spawn_acknowledges_held_input_and_shows_the_refusal_in_the_lobby() {
     h.type_keys(AMULET_KEY);
     h.type_keys(&[b'x'; 40]);
     assert_eq!(h.client.send_window, 64 - 41);
-    h.answer_spawn(0, Err("exec failed: no such file".into()));
+    h.answer_spawn(
+        0,
+        Err(SpawnError::Failed("exec failed: no such file".into())),
+    );
     h.assert_shows("The game could not be started; the operator has been told.");
     assert_eq!(h.client.send_window, 64);
+    assert!(h.games.is_empty() && h.hangups.is_empty());
+}
+
+#[test]
+fn a_game_refused_for_lack_of_room_says_so_in_the_lobby() {
+    let mut h = Harness::build(password_client(ALICE, ALICE_PW), |_, _| {});
+    h.spawner.defer = true;
+    h.pump();
+    h.type_keys(AMULET_KEY);
+    h.answer_spawn(
+        0,
+        Err(SpawnError::NoRoom(
+            "The server is full for new games right now.".into(),
+        )),
+    );
+    h.assert_shows("The server is full for new games right now.");
     assert!(h.games.is_empty() && h.hangups.is_empty());
 }
 
@@ -466,4 +485,30 @@ fn the_game_ending_before_its_start_completed_gives_back_held_input() {
     h.end_game(game, Some(ExitStatus::Exited(0)));
     assert_eq!(h.client.send_window, 64);
     assert!(h.client.events.contains(&ClientEvent::ExitStatus(0)));
+}
+
+#[test]
+fn a_quiet_connection_gives_its_buffers_back_and_typing_afterwards_still_echoes() {
+    let mut h = Harness::new(password_client(ALICE, ALICE_PW));
+    h.type_keys(AMULET_KEY);
+    let game = h.running_game();
+    h.type_keys(b"abc");
+    assert!(
+        h.session.buffer_capacity() > 0,
+        "a busy connection keeps its buffers"
+    );
+    h.advance(super::TRIM_AFTER_MS - 1);
+    assert!(
+        h.session.buffer_capacity() > 0,
+        "trimmed before the quiet time ran out"
+    );
+    h.advance(2);
+    assert_eq!(
+        h.session.buffer_capacity(),
+        0,
+        "a quiet connection holds no buffer"
+    );
+    h.type_keys(b"xyz");
+    assert_eq!(h.game_mut(game).typed, b"abcxyz");
+    assert!(h.received_text().contains("xyz"), "no echo after the trim");
 }

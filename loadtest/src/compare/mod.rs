@@ -47,6 +47,9 @@ pub struct Args {
     /// Override: idle sessions.
     #[arg(long)]
     pub idle_sessions: Option<usize>,
+    /// Idle sessions sit in a shell (dungeongate's lobby) instead of running the game.
+    #[arg(long)]
+    pub idle_lobby: bool,
     /// Override: echo sessions.
     #[arg(long)]
     pub echo_sessions: Option<usize>,
@@ -72,6 +75,7 @@ pub fn plan(a: &Args) -> Plan {
                     ramp_timeout: s(25),
                 },
                 hold: s(2),
+                lobby: false,
             },
             echo: echo::Opts {
                 sessions: 100,
@@ -103,6 +107,7 @@ pub fn plan(a: &Args) -> Plan {
                     ramp_timeout: s(120),
                 },
                 hold: s(5),
+                lobby: false,
             },
             echo: echo::Opts {
                 sessions: 500,
@@ -127,6 +132,7 @@ pub fn plan(a: &Args) -> Plan {
     if let Some(n) = a.idle_sessions {
         p.idle.sessions = n;
     }
+    p.idle.lobby = a.idle_lobby;
     if let Some(n) = a.echo_sessions {
         p.echo.sessions = n;
     }

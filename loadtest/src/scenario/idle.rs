@@ -1,6 +1,7 @@
-//! `idle`: hold N authenticated sessions with a PTY running the game, ramped with a bounded
-//! number of logins in flight. Reports how many were held and the server's memory per session
-//! (PSS of its process tree, game processes reported apart), and its CPU while they idle.
+//! `idle`: hold N authenticated sessions with a PTY running the game (or, with `--lobby`,
+//! sitting in dungeongate's lobby: a shell request, no game), ramped with a bounded number
+//! of logins in flight. Reports how many were held and the server's memory per session (PSS
+//! of its process tree, game processes reported apart), and its CPU while they idle.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ use crate::target::Target;
 /// Descriptors a server process holds per session with a PTY at the least: the socket and
 /// the PTY master, and for most servers a process handle (pidfd) or pipe.
 const FDS_PER_SESSION: u64 = 3;
+/// A lobby session holds only its socket.
+const FDS_PER_LOBBY_SESSION: u64 = 1;
 
 /// `idle` settings.
 #[derive(Debug, Clone, Serialize, clap::Args)]
@@ -30,6 +33,10 @@ pub struct Opts {
     #[arg(long = "hold", default_value = "5", value_parser = super::parse_secs)]
     #[serde(serialize_with = "ser_secs")]
     pub hold: Duration,
+    /// Sit in the lobby (PTY + shell, no game) instead of running the game.
+    #[arg(long = "lobby")]
+    #[serde(default)]
+    pub lobby: bool,
 }
 
 /// Runs the scenario.
@@ -37,20 +44,37 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     let base_children = target.server_pid.map_or(0, crate::proc::child_count);
     // Say up front when the host, not the server, will stop the ramp.
     let ceiling = target.server_pid.map(crate::proc::SessionCeiling::read);
-    if let Some(why) = ceiling.and_then(|c| c.shortfall(o.sessions, FDS_PER_SESSION)) {
+    let fds = if o.lobby {
+        FDS_PER_LOBBY_SESSION
+    } else {
+        FDS_PER_SESSION
+    };
+    if let Some(why) = ceiling.and_then(|c| c.shortfall(o.sessions, fds)) {
         eprintln!("note: {why}");
     }
     let before = target.sample(true);
-    let ramp = session::ramp_with_progress(
-        target,
-        format!("idle {}", target.label),
-        o.sessions,
-        &o.ramp,
-    )
-    .await;
+    let ramp = if o.lobby {
+        session::ramp_lobby_with_progress(
+            target,
+            format!("idle (lobby) {}", target.label),
+            o.sessions,
+            &o.ramp,
+        )
+        .await
+    } else {
+        session::ramp_with_progress(
+            target,
+            format!("idle {}", target.label),
+            o.sessions,
+            &o.ramp,
+        )
+        .await
+    };
     let held = ramp.sessions.len();
-    // Let every game finish starting (its process appear) before reading memory.
-    wait_for_games(target, before.map_or(0, |b| b.game_procs), held).await;
+    if !o.lobby {
+        // Let every game finish starting (its process appear) before reading memory.
+        wait_for_games(target, before.map_or(0, |b| b.game_procs), held).await;
+    }
     let meter = Meter::start(target);
     tokio::time::sleep(o.hold).await;
     let during = target.sample(true);

@@ -58,7 +58,7 @@ pub async fn ramp_with_progress(
         n,
         opts.in_flight,
         opts.ramp_timeout,
-        &target.echo_command,
+        Some(&target.echo_command),
         &progress.counters,
     )
     .await;
@@ -66,14 +66,35 @@ pub async fn ramp_with_progress(
     ramp
 }
 
-/// Opens `n` sessions running `command`, at most `in_flight` logins at once, giving up on
-/// those not started within `within`.
+/// [`ramp`] of `n` lobby sessions (PTY + shell, no game), with a progress line.
+pub async fn ramp_lobby_with_progress(
+    target: &Arc<Target>,
+    title: String,
+    n: usize,
+    opts: &RampOpts,
+) -> Ramp {
+    let progress = Progress::start(title, "sessions");
+    let ramp = ramp(
+        target,
+        n,
+        opts.in_flight,
+        opts.ramp_timeout,
+        None,
+        &progress.counters,
+    )
+    .await;
+    progress.finish().await;
+    ramp
+}
+
+/// Opens `n` sessions running `command` (`None`: a shell, i.e. dungeongate's lobby), at most
+/// `in_flight` logins at once, giving up on those not started within `within`.
 pub async fn ramp(
     target: &Arc<Target>,
     n: usize,
     in_flight: usize,
     within: Duration,
-    command: &str,
+    command: Option<&str>,
     counters: &Arc<Counters>,
 ) -> Ramp {
     let start = Instant::now();
@@ -85,7 +106,7 @@ pub async fn ramp(
             target.clone(),
             gate.clone(),
             counters.clone(),
-            command.to_owned(),
+            command.map(str::to_owned),
         );
         set.spawn(async move {
             let Ok(_permit) = gate.acquire_owned().await else {
@@ -97,7 +118,10 @@ pub async fn ramp(
             let t0 = Instant::now();
             let res = async {
                 let handle = t.login().await?;
-                let channel = t.open_game(&handle, &cmd).await?;
+                let channel = match &cmd {
+                    Some(cmd) => t.open_game(&handle, cmd).await?,
+                    None => t.open_shell(&handle).await?,
+                };
                 Ok::<_, crate::target::Failure>(Session { handle, channel })
             }
             .await;

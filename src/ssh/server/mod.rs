@@ -331,12 +331,12 @@ impl ServerConnection {
         let mut conn = ServerConnection {
             now,
             started: now,
-            inbuf: Vec::with_capacity(4096),
+            inbuf: Vec::new(),
             in_start: 0,
             lent: 0,
             client_ident: None,
             decoder: PacketDecoder::default(),
-            outbuf: Vec::with_capacity(4096),
+            outbuf: Vec::new(),
             out_start: 0,
             encoder: PacketEncoder::default(),
             held: VecDeque::new(),
@@ -542,6 +542,27 @@ impl ServerConnection {
     /// The client's identification line, once received.
     pub fn client_ident(&self) -> Option<&[u8]> {
         self.client_ident.as_deref()
+    }
+
+    /// Give the input and output buffers back while both are empty: an idle connection then
+    /// holds no buffer (they grow again with the next packet). Call it when the connection
+    /// has been quiet for a while, not per packet: a busy one keeps its buffers and
+    /// allocates nothing.
+    pub fn release_idle_buffers(&mut self) {
+        if self.lent == 0 && self.in_start >= self.inbuf.len() {
+            self.inbuf = Vec::new();
+            self.in_start = 0;
+        }
+        if self.out_start >= self.outbuf.len() {
+            self.outbuf = Vec::new();
+            self.out_start = 0;
+        }
+    }
+
+    /// Capacity of the input and output buffers (what an idle connection holds).
+    #[must_use]
+    pub fn buffer_capacity(&self) -> usize {
+        self.inbuf.capacity() + self.outbuf.capacity()
     }
 
     /// Bytes still in the input buffer (for tests and flow control).
