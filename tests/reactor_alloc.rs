@@ -8,17 +8,14 @@
 //! preemption timers re-armed on every sleep) and ~10 enters per keystroke. It asserts no
 //! timing.
 
-use dungeongate::config::Config;
+mod inproc;
+
 use dungeongate::reactor::ring::ENTERS;
-use dungeongate::ssh::client::{Client, ClientAuth, ClientConfig};
+use dungeongate::ssh::client::Client;
+use inproc::pump;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-#[allow(unused_imports)]
-use std::io::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 struct Counting;
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -64,101 +61,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
-/// Drive the client over a real socket until `done` or the deadline; returns how many times
-/// the client wrote (its flights of packets).
-fn pump(client: &mut Client, sock: &mut TcpStream, done: impl Fn(&Client) -> bool) -> usize {
-    let mut flights = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut buf = [0u8; 65536];
-    while !done(client) {
-        assert!(Instant::now() < deadline, "timed out: {:?}", client.events);
-        let mut out = Vec::new();
-        client.poll_transmit(&mut out);
-        if !out.is_empty() {
-            sock.write_all(&out).unwrap();
-            flights += 1;
-        }
-        match sock.read(&mut buf) {
-            Ok(0) => panic!("server closed: {:?}", client.events),
-            Ok(n) => client.handle_input(&buf[..n]).unwrap(),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
-    flights
-}
-
 #[test]
 fn steady_state_echo_through_the_whole_server_allocates_a_bounded_amount_per_keystroke() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = dir.path().join("cfg.yaml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            r#"
-ssh: {{ listen: "127.0.0.1:0" }}
-http: {{ listen: "127.0.0.1:0" }}
-data_dir: "{}"
-cores: 1
-password: {{ memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 1 }}
-games:
-  - {{ id: cat, name: "Cat", command: /bin/cat }}
-log: {{ level: warn }}
-"#,
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    // The account is made by the real CLI in its own process (LMDB is multi-process).
     let seed = [7u8; 32];
-    let line = format!(
-        "ssh-ed25519 {}\n",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            Client::key_blob(&seed)
-        )
-    );
-    let key_file = dir.path().join("k.pub");
-    std::fs::write(&key_file, line).unwrap();
-    let cli = |args: &[&str], stdin: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dungeongate"))
-            .args(args)
-            .arg("--config")
-            .arg(&cfg_path)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "{args:?}");
-    };
-    cli(&["user", "add", "alice"], "password1\n");
-    cli(
-        &["user", "key", "add", "alice", key_file.to_str().unwrap()],
-        "",
-    );
-
-    let config = Config::load(Some(&cfg_path)).unwrap();
-    let server = dungeongate::reactor::start(config).unwrap();
-    let mut sock = TcpStream::connect(server.ssh_addrs[0]).unwrap();
-    sock.set_nodelay(true).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(2)))
-        .unwrap();
-    let mut cfg = ClientConfig::new(
-        "alice",
-        ClientAuth::Ed25519 {
-            seed,
-            query_first: false,
-        },
-    );
-    cfg.command = Some("cat".into());
-    let mut client = Client::new(cfg);
+    let server = inproc::start(dir.path(), "", seed);
+    let (mut client, mut sock) = inproc::connect(&server, seed, Some("cat"));
     let _ = pump(&mut client, &mut sock, |c| c.channel().is_some());
 
     let mut type_keys = |client: &mut Client, n: usize| {
@@ -197,19 +105,7 @@ log: {{ level: warn }}
     let mut flights = 0;
     let enters_before = ENTERS.load(Ordering::Relaxed);
     for _ in 0..logins {
-        let mut sock = TcpStream::connect(server.ssh_addrs[0]).unwrap();
-        sock.set_nodelay(true).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(2)))
-            .unwrap();
-        let mut cfg = ClientConfig::new(
-            "alice",
-            ClientAuth::Ed25519 {
-                seed,
-                query_first: false,
-            },
-        );
-        cfg.command = None;
-        let mut c = Client::new(cfg);
+        let (mut c, mut sock) = inproc::connect(&server, seed, None);
         flights += pump(&mut c, &mut sock, |c| !c.received.is_empty());
     }
     let enters_per_login = (ENTERS.load(Ordering::Relaxed) - enters_before) as f64 / logins as f64;

@@ -280,6 +280,9 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
     // Each core makes its ring on its own thread (SINGLE_ISSUER), reports the ring's
     // descriptor, and waits for every core's waker before it starts.
     let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<i32, String>)>();
+    // Each data core says when it is built (its buffers registered): `start` returns only
+    // then, so readiness holds from the first probe and a failure is a start error.
+    let (built_tx, built_rx) = mpsc::channel::<(usize, Result<(), String>)>();
     let mut go_senders = Vec::new();
     let mut threads = Vec::new();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -345,6 +348,7 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         let (go_tx, go_rx) = mpsc::channel::<Vec<Waker>>();
         go_senders.push(go_tx);
         let ready = ready_tx.clone();
+        let built_tx = built_tx.clone();
         let shared_c = shared.clone();
         let key = host_key.clone();
         let eventfd = eventfds[id].clone();
@@ -397,16 +401,20 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                 match built {
                     Ok(core) => {
                         shared_c.cores_bound.fetch_add(1, Ordering::Relaxed);
+                        let _ = built_tx.send((id, Ok(())));
                         tracing::debug!(core = id, "core listening");
                         core.run();
                     }
-                    Err(e) => tracing::error!(core = id, error = %e, "core could not start"),
+                    Err(e) => {
+                        let _ = built_tx.send((id, Err(e.to_string())));
+                    }
                 }
             })
             .map_err(|e| StartError::Executor(e.to_string()))?;
         threads.push(handle);
     }
     drop(ready_tx);
+    drop(built_tx);
 
     let mut ring_fds = vec![None; cores + 1];
     for _ in 0..=cores {
@@ -430,6 +438,13 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
     let _ = shared.wakers.set(wakers.clone());
     for tx in go_senders {
         let _ = tx.send(wakers.clone());
+    }
+    for _ in 0..cores {
+        match built_rx.recv() {
+            Ok((_, Ok(()))) => {}
+            Ok((i, Err(e))) => return Err(StartError::Executor(format!("core {i}: {e}"))),
+            Err(_) => return Err(StartError::Executor("a core died at start".into())),
+        }
     }
     Ok(Server {
         ssh_addrs,

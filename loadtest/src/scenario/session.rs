@@ -52,18 +52,7 @@ pub async fn ramp_with_progress(
     n: usize,
     opts: &RampOpts,
 ) -> Ramp {
-    let progress = Progress::start(title, "sessions");
-    let ramp = ramp(
-        target,
-        n,
-        opts.in_flight,
-        opts.ramp_timeout,
-        Some(&target.echo_command),
-        &progress.counters,
-    )
-    .await;
-    progress.finish().await;
-    ramp
+    ramp_titled(target, title, n, opts, Some(&target.echo_command)).await
 }
 
 /// [`ramp`] of `n` lobby sessions (PTY + shell, no game), with a progress line.
@@ -73,13 +62,23 @@ pub async fn ramp_lobby_with_progress(
     n: usize,
     opts: &RampOpts,
 ) -> Ramp {
+    ramp_titled(target, title, n, opts, None).await
+}
+
+async fn ramp_titled(
+    target: &Arc<Target>,
+    title: String,
+    n: usize,
+    opts: &RampOpts,
+    command: Option<&str>,
+) -> Ramp {
     let progress = Progress::start(title, "sessions");
     let ramp = ramp(
         target,
         n,
         opts.in_flight,
         opts.ramp_timeout,
-        None,
+        command,
         &progress.counters,
     )
     .await;

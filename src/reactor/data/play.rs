@@ -46,13 +46,15 @@ impl DataCore {
         }
     }
 
-    pub(super) fn pty_writable(&mut self, tag: Tag) {
-        let g = tag.index as usize;
-        let Some(game) = self
-            .games
-            .get_mut(g)
+    /// The game a completion names, if it is still that one.
+    fn game_at(&mut self, tag: Tag) -> Option<&mut Game> {
+        self.games
+            .get_mut(tag.index as usize)
             .filter(|x| x.generation == tag.generation)
-        else {
+    }
+
+    pub(super) fn pty_writable(&mut self, tag: Tag) {
+        let Some(game) = self.game_at(tag) else {
             return;
         };
         game.write_waiting = false;
@@ -67,6 +69,7 @@ impl DataCore {
 
     pub(super) fn pty_readable(&mut self, tag: Tag, c: Completion) {
         let g = tag.index as usize;
+        // Not `game_at`: the ring is borrowed below while the game is.
         let Some(game) = self
             .games
             .get_mut(g)
@@ -198,11 +201,7 @@ impl DataCore {
 
     pub(super) fn game_exited(&mut self, tag: Tag) {
         let g = tag.index as usize;
-        let Some(game) = self
-            .games
-            .get_mut(g)
-            .filter(|x| x.generation == tag.generation)
-        else {
+        let Some(game) = self.game_at(tag) else {
             return;
         };
         game.exited = true;
@@ -318,7 +317,11 @@ impl DataCore {
         let game_idx = self.metrics.game_index(&done.game_id);
         self.metrics.game_spawned(game_idx, done.result.is_ok());
         let alive = self.conn(done.conn).is_some();
-        let mut child = match done.result {
+        let taken = done.result.and_then(|mut child| match child.take_master() {
+            Ok(master) => Ok((child, master)),
+            Err(e) => Err(SpawnError::Failed(format!("no PTY master: {e}"))),
+        });
+        let (child, master) = match taken {
             Ok(c) => c,
             Err(e) => {
                 // Counted when the start was asked for; it never ran.
@@ -327,21 +330,6 @@ impl DataCore {
                     self.release_claim(done.user, done.game_id);
                 }
                 if let Some(conn) = self.conn(done.conn) {
-                    conn.session.handle_spawned(done.key, Err(e), now);
-                    self.after(done.conn.slot as usize);
-                }
-                return;
-            }
-        };
-        let master = match child.take_master() {
-            Ok(m) => m,
-            Err(e) => {
-                self.shared.games.fetch_sub(1, Ordering::Relaxed);
-                if done.claimed {
-                    self.release_claim(done.user, done.game_id);
-                }
-                if let Some(conn) = self.conn(done.conn) {
-                    let e = SpawnError::Failed(format!("no PTY master: {e}"));
                     conn.session.handle_spawned(done.key, Err(e), now);
                     self.after(done.conn.slot as usize);
                 }
