@@ -100,6 +100,12 @@ pub(super) enum Done {
 
 impl Job {
     /// Do the work (blocking: an LMDB commit waits for fsync, argon2 costs ~20 ms of CPU).
+    /// An argon2 run (seconds of CPU at most `max_concurrent` at a time), rather than an
+    /// LMDB transaction (microseconds: several can share one trip to the pool).
+    pub fn is_hashing(&self) -> bool {
+        matches!(self.work, Work::Verify { .. } | Work::Hash { .. })
+    }
+
     pub fn run(self) -> JobDone {
         let hashed = self.hashes();
         let started = Instant::now();

@@ -2,55 +2,89 @@
 //! preparing a game's files and spawning it. Jobs carry their own way back: they push their
 //! result to the asking core's mailbox and wake its ring.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 
 type Task = Box<dyn FnOnce() + Send>;
 
 /// The pool: `threads` workers sharing one bounded queue.
 pub struct Pool {
-    tx: SyncSender<Task>,
+    shared: Arc<Queue>,
 }
 
-/// The queue was full (or the pool stopped): the job was not taken.
+/// The queue the workers take from. Its lock is held only to push or pop a task, never
+/// while one runs; it is shared by one submitting thread and its own workers, never between
+/// cores.
+struct Queue {
+    tasks: Mutex<VecDeque<Task>>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+/// The queue was full: the job was not taken.
 #[derive(Debug)]
 pub struct Busy;
 
 impl Pool {
     /// Start `threads` workers named `name-N` with room for `queue` waiting jobs.
     pub fn new(name: &str, threads: usize, queue: usize) -> std::io::Result<Arc<Pool>> {
-        let (tx, rx) = mpsc::sync_channel::<Task>(queue);
-        // The workers take turns at the receiver; the lock is held only while waiting for a
-        // job, never while running one, and no reactor core ever touches it.
-        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Queue {
+            tasks: Mutex::new(VecDeque::with_capacity(queue.min(1024))),
+            ready: Condvar::new(),
+            capacity: queue.max(1),
+        });
         for i in 0..threads.max(1) {
-            let rx = rx.clone();
+            let q = shared.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || worker(&rx))?;
+                .spawn(move || worker(&q))?;
         }
-        Ok(Arc::new(Pool { tx }))
+        Ok(Arc::new(Pool { shared }))
+    }
+
+    /// Whether a job submitted now would be taken (only the submitting thread adds jobs, so
+    /// the answer holds until it submits).
+    pub fn has_room(&self) -> bool {
+        self.shared
+            .tasks
+            .lock()
+            .map(|q| q.len() < self.shared.capacity)
+            .unwrap_or(false)
     }
 
     /// Run `job` on a worker.
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Busy> {
-        match self.tx.try_send(Box::new(job)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(Busy),
+        let Ok(mut q) = self.shared.tasks.lock() else {
+            return Err(Busy);
+        };
+        if q.len() >= self.shared.capacity {
+            return Err(Busy);
         }
+        q.push_back(Box::new(job));
+        drop(q);
+        self.shared.ready.notify_one();
+        Ok(())
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Task>>) {
+fn worker(q: &Queue) {
     loop {
         let task = {
-            let Ok(guard) = rx.lock() else { return };
-            guard.recv()
+            let Ok(mut tasks) = q.tasks.lock() else {
+                return;
+            };
+            loop {
+                if let Some(t) = tasks.pop_front() {
+                    break t;
+                }
+                tasks = match q.ready.wait(tasks) {
+                    Ok(t) => t,
+                    Err(_) => return,
+                };
+            }
         };
-        match task {
-            Ok(t) => t(),
-            Err(_) => return,
-        }
+        task();
     }
 }
 
@@ -83,6 +117,17 @@ impl<T> Post<T> {
     /// Deliver `item` and wake the core (its eventfd).
     pub fn send(&self, item: T) {
         if self.tx.send(item).is_ok() {
+            self.waker.wake();
+        }
+    }
+
+    /// Deliver every item, then wake the core once.
+    pub fn send_all(&self, items: impl IntoIterator<Item = T>) {
+        let mut any = false;
+        for item in items {
+            any |= self.tx.send(item).is_ok();
+        }
+        if any {
             self.waker.wake();
         }
     }
