@@ -218,7 +218,7 @@ pub struct Session {
 /// Quiet time after which a connection gives its buffers back (a lobby nobody types in, a
 /// game nobody plays): idle sessions then cost a few KiB, busy ones keep their buffers and
 /// allocate nothing per keystroke.
-pub const TRIM_AFTER_MS: Millis = 5_000;
+pub const TRIM_AFTER_MS: Millis = 2_000;
 
 impl Session {
     /// A new connection: `id` (core-unique, for logs) from `peer`. Its log span (id, peer,
