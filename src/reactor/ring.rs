@@ -31,6 +31,8 @@ pub enum Kind {
     Wake = 7,
     /// A completion nobody waits for (cancellations, MSG_RING on an old kernel).
     Ignore = 8,
+    /// The core's one timeout: the earliest deadline of its timer heap.
+    Timer = 9,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             6 => Kind::Exit,
             7 => Kind::Wake,
             8 => Kind::Ignore,
+            9 => Kind::Timer,
             _ => return None,
         })
     }
@@ -215,6 +218,62 @@ impl Ring {
     pub fn take_completions(&mut self, into: &mut Vec<Completion>) {
         into.clear();
         std::mem::swap(into, &mut self.pending);
+    }
+}
+
+/// The one timeout SQE a core keeps in the kernel for the earliest deadline of its timer
+/// heap. Waiting with a timeout on every enter (`IORING_ENTER_EXT_ARG`) arms and cancels a
+/// kernel timer per wake-up, and on a VM each of those is a trapped MSR write; this one stays
+/// armed across wake-ups and changes only when an earlier deadline comes up (an update, no
+/// extra enter) or when it fires.
+pub struct WakeTimer {
+    /// The deadline the kernel holds, if any.
+    armed: Option<u64>,
+    /// Where the kernel reads the timespec from when the SQE is submitted.
+    ts: Box<types::Timespec>,
+}
+
+impl Default for WakeTimer {
+    fn default() -> Self {
+        WakeTimer {
+            armed: None,
+            ts: Box::new(types::Timespec::new()),
+        }
+    }
+}
+
+impl WakeTimer {
+    /// Make sure the ring wakes by `at` (milliseconds on the reactor clock, `now` being the
+    /// time now). A later deadline needs nothing: the armed one fires early and the next
+    /// turn arms the rest.
+    pub fn set(&mut self, ring: &mut Ring, at: Option<u64>, now: u64) {
+        let Some(at) = at else { return };
+        if self.armed.is_some_and(|a| a <= at) {
+            return;
+        }
+        let ms = at.saturating_sub(now);
+        *self.ts = types::Timespec::new()
+            .sec(ms / 1000)
+            .nsec(u32::try_from((ms % 1000) * 1_000_000).unwrap_or(0));
+        let ts: *const types::Timespec = &*self.ts;
+        let tag = Tag::new(Kind::Timer, 0, 0);
+        let entry = match self.armed {
+            Some(_) => io_uring::opcode::TimeoutUpdate::new(tag.encode(), ts).build(),
+            None => io_uring::opcode::Timeout::new(ts).build(),
+        };
+        // The update's own completion is not waited for; the timeout's is `tag`.
+        let own = if self.armed.is_some() {
+            Tag::IGNORE
+        } else {
+            tag
+        };
+        ring.push(entry, own);
+        self.armed = Some(at);
+    }
+
+    /// The timeout completed (it fired, or an update found it gone): arm again next turn.
+    pub fn fired(&mut self) {
+        self.armed = None;
     }
 }
 

@@ -1,9 +1,10 @@
 //! One timer source per core: a min-heap of (deadline, what) behind the single wait of each
 //! loop turn (`io_uring_enter` with a timeout), so timers cost no submission at all.
 //!
-//! Entries are never removed early: each owner remembers the deadline it armed, and an entry
-//! that no longer matches is skipped when it comes up (a later deadline is re-armed then).
-//! A deadline that moves earlier pushes a new entry; one that moves later pushes nothing.
+//! Entries are never removed early: each owner remembers the deadline it armed. A deadline
+//! that moves earlier pushes a new entry; one that moves later pushes nothing, and when the
+//! old entry comes up the caller pushes it again at the owner's new deadline (an entry
+//! earlier than what the owner armed is a stale one: skipped).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,6 +21,26 @@ pub enum TimerOwner {
     Game(u32, u32),
     /// The core's own periodic work (sampler, shutdown checks).
     Core,
+}
+
+/// What an entry that came up means for its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// The owner's deadline: act now.
+    Fire,
+    /// The owner's deadline moved later: the entry goes back in at this time.
+    Later(Millis),
+    /// Superseded by an earlier entry (already handled), or the owner wants none.
+    Stale,
+}
+
+/// An entry due at `at` came up; the owner has `armed` (see [`Timers::arm`]).
+pub fn due(at: Millis, armed: Option<Millis>) -> Due {
+    match armed {
+        Some(t) if t == at => Due::Fire,
+        Some(t) if t > at => Due::Later(t),
+        _ => Due::Stale,
+    }
 }
 
 #[derive(Default)]
@@ -93,5 +114,24 @@ mod tests {
         assert_eq!(t.pop_due(49), None);
         assert_eq!(t.pop_due(60), Some((50, owner)));
         assert_eq!(t.pop_due(60), None);
+    }
+
+    #[test]
+    fn a_deadline_moved_later_fires_at_its_new_time_and_is_not_lost() {
+        let mut t = Timers::default();
+        let mut armed = None;
+        let owner = TimerOwner::Conn(3, 7);
+        t.arm(owner, Some(100), &mut armed);
+        // Activity moved the deadline later: no new entry.
+        t.arm(owner, Some(400), &mut armed);
+        let (at, _) = t.pop_due(100).expect("the old entry comes up");
+        assert_eq!(due(at, armed), Due::Later(400));
+        t.push(owner, 400);
+        assert_eq!(t.pop_due(399), None);
+        let (at, _) = t.pop_due(400).expect("fires at its new time");
+        assert_eq!(due(at, armed), Due::Fire);
+        // An entry older than an earlier deadline that already fired is stale.
+        assert_eq!(due(50, Some(20)), Due::Stale);
+        assert_eq!(due(50, None), Due::Stale);
     }
 }

@@ -1,6 +1,7 @@
 //! A data core's traffic with the control core, its wake-ups, timers and the stop.
 
 use super::*;
+use crate::reactor::timers::Due;
 
 impl DataCore {
     pub(super) fn ask_control(&mut self, conn: ConnRef, token: Token, request: Request) {
@@ -121,9 +122,14 @@ impl DataCore {
                     else {
                         continue;
                     };
-                    if conn.armed != Some(at) {
-                        // Superseded by an earlier deadline (already handled) or none.
-                        continue;
+                    match crate::reactor::timers::due(at, conn.armed) {
+                        Due::Fire => {}
+                        Due::Later(t) => {
+                            self.timers
+                                .push(TimerOwner::Conn(slot as u32, generation), t);
+                            continue;
+                        }
+                        Due::Stale => continue,
                     }
                     conn.armed = None;
                     if conn.session.poll_timeout().is_some_and(|t| t <= now) {

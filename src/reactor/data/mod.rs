@@ -9,7 +9,7 @@ use super::blocking::{Mailbox, Pool, Post};
 use super::bufring::BufRing;
 use super::games::{self, ConnRef, Game, Read, Write};
 use super::mesh::{Consumer, PendingWakes, Producer};
-use super::ring::{Completion, Kind, Ring, Tag};
+use super::ring::{Completion, Kind, Ring, Tag, WakeTimer};
 use super::shared::Shared;
 use super::socket::{self, Phase, SendBuffers, Socket, CLOSE_LINGER_MS, SEND_CHUNK};
 use super::timers::{Millis, TimerOwner, Timers};
@@ -124,6 +124,8 @@ pub struct DataCore {
     /// Generation of the next connection or game (tags tell a slot's occupants apart).
     next_generation: u32,
     timers: Timers,
+    /// The one timeout SQE in front of `timers`.
+    wake_timer: WakeTimer,
     to_control: Producer<ToControl>,
     /// Requests the full control queue did not take yet (bounded; see MAX_CONTROL_BACKLOG).
     control_backlog: VecDeque<ToControl>,
@@ -179,6 +181,7 @@ impl DataCore {
             games: Slab::with_capacity(64),
             next_generation: 1,
             timers: Timers::with_capacity(4096),
+            wake_timer: WakeTimer::default(),
             to_control: p.to_control,
             control_backlog: VecDeque::new(),
             from_control: p.from_control,
@@ -213,12 +216,12 @@ impl DataCore {
         self.core_tick(now_ms());
         loop {
             let now = now_ms();
-            let timeout = if !self.pending_pumps.is_empty() {
-                Some(Duration::ZERO)
+            let timeout = if self.pending_pumps.is_empty() {
+                self.wake_timer.set(&mut self.ring, self.timers.next(), now);
+                None
             } else {
-                self.timers
-                    .next()
-                    .map(|t| Duration::from_millis(t.saturating_sub(now)))
+                // Output is waiting: look at the ring without sleeping, then go on.
+                Some(Duration::ZERO)
             };
             self.wakes.send(&mut self.ring);
             let waits = Instant::now();
@@ -291,6 +294,7 @@ impl DataCore {
             Kind::PtyWrite => self.pty_writable(tag),
             Kind::Exit => self.game_exited(tag),
             Kind::Wake => self.woken(tag, c.more()),
+            Kind::Timer => self.wake_timer.fired(),
             Kind::Ignore => {}
         }
         if let Some(b) = buffer {
