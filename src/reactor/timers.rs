@@ -19,7 +19,9 @@ pub enum TimerOwner {
     Conn(u32, u32),
     /// A game (slot, generation): the SIGKILL after a hangup's grace.
     Game(u32, u32),
-    /// The core's own periodic work (sampler, shutdown checks).
+    /// The core's sampler (busy ratio, heartbeat), armed like a connection's deadline.
+    Sampler,
+    /// The core's one-off deadlines (an accept retry, the end of the drain).
     Core,
 }
 

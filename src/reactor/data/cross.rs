@@ -146,17 +146,21 @@ impl DataCore {
                         game.kill_if_due(now);
                     }
                 }
-                TimerOwner::Core => {
-                    if self.sample_armed == Some(at) {
+                TimerOwner::Sampler => match crate::reactor::timers::due(at, self.sample_armed) {
+                    Due::Fire => {
                         self.sample_armed = None;
+                        self.sample(now);
                     }
-                    self.core_tick(now);
-                }
+                    Due::Later(t) => self.timers.push(TimerOwner::Sampler, t),
+                    Due::Stale => {}
+                },
+                TimerOwner::Core => self.core_tick(now),
             }
         }
     }
 
-    /// The core's own periodic work: the sampler, a failed accept's retry.
+    /// The core's own deadlines: a failed accept's retry (the stop's deadline only needs
+    /// the wake-up).
     pub(super) fn core_tick(&mut self, now: Millis) {
         if self.accept_retry.is_some_and(|t| t <= now) {
             self.accept_retry = None;
@@ -168,6 +172,10 @@ impl DataCore {
                 }
             }
         }
+    }
+
+    /// Busy ratio, heartbeat and buffers in use once a period; arms the next sample.
+    pub(super) fn sample(&mut self, now: Millis) {
         let at = Instant::now();
         if at >= self.sampler.next_tick() {
             // Stamped by the core's own loop: a stuck loop stops stamping.
@@ -179,7 +187,7 @@ impl DataCore {
         let left = self.sampler.next_tick().saturating_duration_since(at);
         let next = now + u64::try_from(left.as_millis()).unwrap_or(SAMPLE_MS).max(1);
         self.timers
-            .arm(TimerOwner::Core, Some(next), &mut self.sample_armed);
+            .arm(TimerOwner::Sampler, Some(next), &mut self.sample_armed);
     }
 
     pub(super) fn sends_in_flight(&self) -> usize {

@@ -213,7 +213,7 @@ impl DataCore {
             }
         }
         crate::reactor::arm_wake(&mut self.ring, &self.eventfd);
-        self.core_tick(now_ms());
+        self.sample(now_ms());
         loop {
             let now = now_ms();
             let timeout = if self.pending_pumps.is_empty() {
