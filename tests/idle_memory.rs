@@ -7,7 +7,6 @@ mod inproc;
 
 use dungeongate::ssh::client::Client;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -16,24 +15,9 @@ struct Counting;
 /// Live heap bytes allocated by the server's threads (`dg-*`), net of what they freed.
 static LIVE: AtomicI64 = AtomicI64::new(0);
 
-thread_local! {
-    /// 0 = not yet known, 1 = a server thread, 2 = another thread (or deciding now).
-    static SERVER: Cell<u8> = const { Cell::new(0) };
-}
-
+/// Allocations of the server's own threads are counted.
 fn on_server() -> bool {
-    SERVER.with(|c| match c.get() {
-        1 => true,
-        2 => false,
-        _ => {
-            c.set(2);
-            let yes = std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("dg-"));
-            c.set(if yes { 1 } else { 2 });
-            yes
-        }
-    })
+    inproc::thread_kind() != inproc::ThreadKind::Other
 }
 
 unsafe impl GlobalAlloc for Counting {

@@ -14,30 +14,14 @@ use dungeongate::reactor::ring::ENTERS;
 use dungeongate::ssh::client::Client;
 use inproc::pump;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    /// 0 = not yet known, 1 = a data-core thread, 2 = another thread (or deciding now).
-    static ON_CORE: Cell<u8> = const { Cell::new(0) };
-}
-
+/// Only the data cores' allocations are counted.
 fn on_core() -> bool {
-    ON_CORE.with(|c| match c.get() {
-        1 => true,
-        2 => false,
-        _ => {
-            c.set(2);
-            let yes = std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("dg-core-"));
-            c.set(if yes { 1 } else { 2 });
-            yes
-        }
-    })
+    inproc::thread_kind() == inproc::ThreadKind::DataCore
 }
 
 unsafe impl GlobalAlloc for Counting {

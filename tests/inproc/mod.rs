@@ -12,6 +12,45 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Which of the server's threads this is, for a test's counting allocator (decided once per
+/// thread, without allocating on the way: while deciding, the thread counts as "other").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadKind {
+    /// A data core (`dg-core-N`).
+    DataCore,
+    /// Another thread of the server (`dg-*`: the control core, its pools).
+    OtherServer,
+    /// Not the server's (the test itself, the deciding moment).
+    Other,
+}
+
+thread_local! {
+    /// 0 = not yet known, 1 = data core, 2 = other server thread, 3 = other.
+    static KIND: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// The kind of the current thread.
+pub fn thread_kind() -> ThreadKind {
+    let code = KIND.with(|c| {
+        if c.get() == 0 {
+            // Naming the thread may allocate, which calls back in here: "other" meanwhile.
+            c.set(3);
+            let code = match std::thread::current().name() {
+                Some(n) if n.starts_with("dg-core-") => 1,
+                Some(n) if n.starts_with("dg-") => 2,
+                _ => 3,
+            };
+            c.set(code);
+        }
+        c.get()
+    });
+    match code {
+        1 => ThreadKind::DataCore,
+        2 => ThreadKind::OtherServer,
+        _ => ThreadKind::Other,
+    }
+}
+
 /// The account's name.
 pub const USER: &str = "alice";
 
