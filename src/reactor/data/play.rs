@@ -262,52 +262,48 @@ impl DataCore {
     ) {
         let games = self.shared.games.fetch_add(1, Ordering::Relaxed);
         let open = self.shared.connections.load(Ordering::Relaxed);
-        if !crate::pty::fdlimit::game_fits(self.shared.fd_limit, open, games) {
+        let no_room = if crate::pty::fdlimit::game_fits(self.shared.fd_limit, open, games) {
+            let config = self.env.config.clone();
+            let run_as = self.shared.run_as.clone();
+            let post = self.spawn_post.clone();
+            let (gid, u) = (game_id.clone(), user.clone());
+            let job = move || {
+                let result = match config.games.iter().find(|g| g.id == gid) {
+                    None => Err(format!("no game {gid}")),
+                    // File-system preparation and clone/exec can block: off the reactor.
+                    Some(game) => {
+                        crate::game::prepare(&config, game, &u, &terminal, run_as.as_ref())
+                            .map_err(|e| e.to_string())
+                            .and_then(|spec| crate::pty::spawn(&spec).map_err(|e| e.to_string()))
+                    }
+                }
+                .map_err(SpawnError::Failed);
+                post.send(SpawnDone {
+                    conn,
+                    key,
+                    game_id: gid,
+                    user: u,
+                    claimed,
+                    result,
+                });
+            };
+            self.spawn_pool.submit(job).err().map(|_| BUSY)
+        } else {
             tracing::warn!(
                 connections = open,
                 games,
                 "no descriptors left for another game (RLIMIT_NOFILE); start refused"
             );
-            self.spawned(SpawnDone {
-                conn,
-                key,
-                game_id,
-                user,
-                claimed,
-                result: Err(SpawnError::NoRoom(FULL.into())),
-            });
-            return;
-        }
-        let config = self.env.config.clone();
-        let run_as = self.shared.run_as.clone();
-        let post = self.spawn_post.clone();
-        let (gid, u) = (game_id.clone(), user.clone());
-        let job = move || {
-            let result = match config.games.iter().find(|g| g.id == gid) {
-                None => Err(format!("no game {gid}")),
-                // File-system preparation and clone/exec can block: off the reactor.
-                Some(game) => crate::game::prepare(&config, game, &u, &terminal, run_as.as_ref())
-                    .map_err(|e| e.to_string())
-                    .and_then(|spec| crate::pty::spawn(&spec).map_err(|e| e.to_string())),
-            }
-            .map_err(SpawnError::Failed);
-            post.send(SpawnDone {
-                conn,
-                key,
-                game_id: gid,
-                user: u,
-                claimed,
-                result,
-            });
+            Some(FULL)
         };
-        if self.spawn_pool.submit(job).is_err() {
+        if let Some(text) = no_room {
             self.spawned(SpawnDone {
                 conn,
                 key,
                 game_id,
                 user,
                 claimed,
-                result: Err(SpawnError::NoRoom(BUSY.into())),
+                result: Err(SpawnError::NoRoom(text.into())),
             });
         }
     }
