@@ -215,8 +215,10 @@ impl HttpSide {
                 if !out.is_empty() {
                     let n = out.len().min(SEND_CHUNK);
                     let buf = self.send_bufs.take();
-                    s.sock
-                        .send(ring, slot, buf, out.get(..n).unwrap_or_default());
+                    let bytes = out.get(..n).unwrap_or_default();
+                    if let Err(buf) = s.sock.send(ring, slot, buf, bytes) {
+                        self.send_bufs.give(buf);
+                    }
                 }
             }
             if self.server.wants_read(s.id) {

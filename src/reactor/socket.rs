@@ -78,10 +78,24 @@ impl Socket {
     }
 
     /// Send `bytes` (moved into `buf`, a buffer from the core's free list).
-    pub fn send(&mut self, ring: &mut Ring, slot: usize, mut buf: Vec<u8>, bytes: &[u8]) {
-        let Some(fd) = self.raw() else { return };
+    /// A closed socket hands the buffer back.
+    pub fn send(
+        &mut self,
+        ring: &mut Ring,
+        slot: usize,
+        mut buf: Vec<u8>,
+        bytes: &[u8],
+    ) -> Result<(), Vec<u8>> {
         buf.clear();
         buf.extend_from_slice(bytes);
+        self.send_buf(ring, slot, buf)
+    }
+
+    /// Send all of `buf` (the one send in flight); a closed socket hands it back.
+    pub fn send_buf(&mut self, ring: &mut Ring, slot: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
+        let Some(fd) = self.raw() else {
+            return Err(buf);
+        };
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         ring.push(
             opcode::Send::new(fd, buf.as_ptr(), len)
@@ -90,6 +104,7 @@ impl Socket {
             Tag::new(Kind::Send, self.generation, slot),
         );
         self.sending = Some(buf);
+        Ok(())
     }
 
     /// Send what the socket takes now without waiting: the bytes written (0 when it is

@@ -509,24 +509,9 @@ impl DataCore {
         }
         if n < buf.len() {
             // A short send: the rest goes first, from the same buffer.
-            let rest_start = n;
             let mut buf = buf;
-            buf.drain(..rest_start);
-            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-            if let Some(fd) = conn.sock.fd.as_ref() {
-                use std::os::fd::AsRawFd;
-                self.ring.push(
-                    io_uring::opcode::Send::new(
-                        io_uring::types::Fd(fd.as_raw_fd()),
-                        buf.as_ptr(),
-                        len,
-                    )
-                    .flags(libc::MSG_NOSIGNAL)
-                    .build(),
-                    Tag::new(Kind::Send, conn.sock.generation, slot),
-                );
-                conn.sock.sending = Some(buf);
-            } else {
+            buf.drain(..n);
+            if let Err(buf) = conn.sock.send_buf(&mut self.ring, slot, buf) {
                 self.send_bufs.give(buf);
             }
             return;
@@ -576,8 +561,10 @@ impl DataCore {
             if !out.is_empty() {
                 let n = out.len().min(SEND_CHUNK);
                 let buf = self.send_bufs.take();
-                conn.sock
-                    .send(&mut self.ring, slot, buf, out.get(..n).unwrap_or_default());
+                let bytes = out.get(..n).unwrap_or_default();
+                if let Err(buf) = conn.sock.send(&mut self.ring, slot, buf, bytes) {
+                    self.send_bufs.give(buf);
+                }
                 conn.session.advance_transmit(n);
             }
         }
