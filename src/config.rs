@@ -12,6 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod recording;
+pub use recording::RecordingConfig;
+
 use crate::ssh::cipher::CipherAlg;
 use crate::ssh::kex::KexAlg;
 
@@ -66,6 +69,8 @@ pub struct Config {
     pub banner: String,
     pub games: Vec<GameConfig>,
     pub log: LogConfig,
+    /// Every game's ttyrec.
+    pub recording: RecordingConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +358,8 @@ struct RawConfig {
     games: Vec<RawGame>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    recording: recording::RawRecording,
 }
 
 fn default_server_id() -> String {
@@ -797,6 +804,7 @@ impl RawConfig {
                 enabled: self.metrics.enabled,
                 path: self.metrics.path,
             },
+            recording: self.recording.validate(Path::new(&self.data_dir))?,
             data_dir: PathBuf::from(self.data_dir),
             cores,
             run_as: self.run_as,

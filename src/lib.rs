@@ -26,6 +26,10 @@
 //! - `datadir`: the data directory, the host key.
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.
+//! - `screen`: a running game's screen model (repainted for a watcher who attaches) and the
+//!   sanitiser that leaves watchers only drawing: no queries, modes, clipboard or titles.
+//! - `ttyrec`: game recordings: the sans-io recording buffer, the files, reading them back.
+//! - `watch`: how a running game is named across cores, and the watch menu's line for it.
 //!
 //! `unsafe` is confined to `pty` (ioctls, the clone-to-exec child), the LMDB open in `auth`
 //! and `reactor` (the ring's buffers, socket options, the mesh queues);
@@ -44,6 +48,9 @@ pub mod minigame;
 pub mod proxy;
 pub mod pty;
 pub mod reactor;
+pub mod screen;
 pub mod session;
 pub mod ssh;
+pub mod ttyrec;
 pub mod usercli;
+pub mod watch;

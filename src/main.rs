@@ -1,5 +1,5 @@
-//! The `dungeongate` command: `serve` (the default), `user …`, `check-config`, and the
-//! built-in games (`builtin-game NAME`, run by the server inside a PTY).
+//! The `dungeongate` command: `serve` (the default), `user …`, `ttyrec …`, `check-config`,
+//! and the built-in games (`builtin-game NAME`, run by the server inside a PTY).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         cmd: usercli::UserCommand,
     },
+    /// Inspect game recordings (needs no configuration).
+    Ttyrec {
+        #[command(subcommand)]
+        cmd: dungeongate::ttyrec::cli::TtyrecCommand,
+    },
     /// Validate the configuration and print a summary.
     CheckConfig,
     /// Run a built-in game on this terminal (used by the server).
@@ -64,6 +69,9 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         };
+    }
+    if let Some(Command::Ttyrec { cmd }) = &cli.command {
+        return dungeongate::ttyrec::cli::run(cmd);
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -101,7 +109,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::BuiltinGame { .. } => Ok(()),
+        Command::BuiltinGame { .. } | Command::Ttyrec { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //!
-//! * [`scenario`]: `storm`, `idle`, `echo`, `throughput` — each bounded in count and time, with
-//!   a progress line; one [`report::Outcome`] each.
+//! * [`scenario`]: `storm`, `idle`, `echo`, `throughput`, `spectate` — each bounded in count
+//!   and time, with a progress line; one [`report::Outcome`] each.
+//! * [`stream_game`]: the game `spectate` watches (`loadtest stream-game`, run by the server).
 //! * [`compare`]: starts dungeongate, OpenSSH and dropbear on loopback and runs the scenarios
 //!   against each, then prints the side-by-side table with dungeongate/peer ratios.
 //! * [`target`]: one server and how to reach it (russh client, credentials, algorithms);
@@ -21,6 +22,7 @@ mod progress;
 mod report;
 mod scenario;
 mod stats;
+mod stream_game;
 mod target;
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
@@ -32,7 +34,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::{Parser, Subcommand};
 
-use scenario::{echo, idle, storm, throughput, Kind, Plan};
+use scenario::{echo, idle, spectate, storm, throughput, Kind, Plan};
 use target::{Algorithms, Auth, Target, TargetSpec};
 
 #[derive(Parser)]
@@ -94,8 +96,19 @@ enum Cmd {
         #[command(flatten)]
         opts: scenario::flood::Opts,
     },
+    /// Watchers of streaming games: lag, missed frames, server CPU and memory per watcher
+    /// (dungeongate only).
+    Spectate {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        opts: spectate::Opts,
+    },
     /// Start dungeongate, OpenSSH sshd and dropbear on loopback and compare them.
     Compare(compare::Args),
+    /// The game `spectate` watches: timed frames on stdout until stdin ends or SIGHUP.
+    #[command(hide = true)]
+    StreamGame(stream_game::Opts),
 }
 
 /// Where the server is and how to log in.
@@ -156,6 +169,10 @@ struct TargetArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::StreamGame(o) = &cli.cmd {
+        // A game in a server's PTY: no runtime, no threads beyond its own.
+        return stream_game::run(o);
+    }
     raise_nofile();
     let threads = cli.threads.unwrap_or_else(machine::nproc).max(1);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -195,6 +212,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Throughput { target, opts } => {
             single(&target, Kind::Throughput, |p| p.throughput = opts).await?
         }
+        Cmd::Spectate { target, opts } => {
+            single(&target, Kind::Spectate, |p| p.spectate = opts).await?
+        }
+        Cmd::StreamGame(o) => return Ok(stream_game::run(&o)),
     };
     if let Some(path) = &cli.json {
         report::write_json(path, &outcomes).with_context(|| format!("write {}", path.display()))?;
@@ -240,6 +261,7 @@ fn compare_defaults() -> compare::Args {
         idle_lobby: false,
         echo_sessions: None,
         echo_seconds: None,
+        spectate: compare::SpectateArgs::default(),
     }
 }
 

@@ -202,6 +202,17 @@ impl Target {
 
     /// Connects, completes the handshake and authenticates.
     pub async fn login(&self) -> Result<Handle<Client>, Failure> {
+        self.login_as(&self.user, Some(&self.auth)).await
+    }
+
+    /// [`Target::login`] as another user: `auth` `None` is the `none` method (a guest on
+    /// dungeongate); `Some` the given credentials (the spectate scenario's players share the
+    /// target's key under their own account names).
+    pub async fn login_as(
+        &self,
+        user: &str,
+        auth: Option<&Auth>,
+    ) -> Result<Handle<Client>, Failure> {
         let source = self.pick_source();
         let stream = self
             .bounded("connect", net::connect(self.addr, source))
@@ -221,14 +232,15 @@ impl Target {
             )
             .await?
             .map_err(|e| told(Failure::Handshake(e)))?;
-        let res = match &self.auth {
-            Auth::Password(pw) => {
-                self.bounded("auth", h.authenticate_password(&self.user, pw.clone()))
+        let res = match auth {
+            None => self.bounded("auth", h.authenticate_none(user)).await?,
+            Some(Auth::Password(pw)) => {
+                self.bounded("auth", h.authenticate_password(user, pw.clone()))
                     .await?
             }
-            Auth::Key(k) => {
+            Some(Auth::Key(k)) => {
                 let k = PrivateKeyWithHashAlg::new(k.clone(), None);
-                self.bounded("auth", h.authenticate_publickey(&self.user, k))
+                self.bounded("auth", h.authenticate_publickey(user, k))
                     .await?
             }
         }

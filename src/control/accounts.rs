@@ -185,6 +185,21 @@ impl Control {
                 self.running_games.remove(&(user, game_id));
                 self.reply(origin, Reply::Done(Ok(())));
             }
+            Request::ListGames => {
+                let list = self.directory.list();
+                self.reply(origin, Reply::Games(list));
+            }
+            Request::GameListed(listing) => self.directory.listed(*listing),
+            Request::GameStatus {
+                game,
+                cols,
+                rows,
+                last_output_ms,
+                watchers,
+            } => self
+                .directory
+                .status(game, cols, rows, last_output_ms, watchers),
+            Request::GameUnlisted(game) => self.directory.unlisted(game),
         }
     }
 

@@ -2,6 +2,7 @@
 //! reactor's mesh queues), so everything is owned.
 
 use crate::lobby::UserInfo;
+use crate::watch::{GameList, GameRef, Listing};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
 
@@ -45,6 +46,20 @@ pub enum Request {
         user: String,
         game_id: String,
     },
+    /// The running games, for a watch menu.
+    ListGames,
+    /// A game started on the asking core (no answer).
+    GameListed(Box<Listing>),
+    /// A listed game's size, last output or watchers changed (no answer).
+    GameStatus {
+        game: GameRef,
+        cols: u16,
+        rows: u16,
+        last_output_ms: u64,
+        watchers: u32,
+    },
+    /// A listed game ended (no answer).
+    GameUnlisted(GameRef),
 }
 
 /// The SSH method, owned (it crosses cores).
@@ -76,6 +91,8 @@ pub enum Reply {
     Ssh(SshOutcome),
     User(Result<UserInfo, String>),
     Done(Result<(), String>),
+    /// Every running game.
+    Games(GameList),
     /// The control core could not answer (shutting down, or its queue was full).
     Unavailable,
 }
@@ -98,6 +115,10 @@ impl std::fmt::Debug for Request {
             Request::ChangeEmail { name, .. } => ("ChangeEmail", name),
             Request::ClaimGame { user, .. } => ("ClaimGame", user),
             Request::ReleaseGame { user, .. } => ("ReleaseGame", user),
+            Request::GameListed(l) => ("GameListed", &l.player),
+            Request::ListGames => return f.write_str("ListGames"),
+            Request::GameStatus { game, .. } => return write!(f, "GameStatus({game:?})"),
+            Request::GameUnlisted(game) => return write!(f, "GameUnlisted({game:?})"),
         };
         write!(f, "{what}({})", crate::auth::printable(who))
     }

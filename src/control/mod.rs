@@ -24,6 +24,7 @@
 //!   whose sessions must end.
 
 mod accounts;
+mod directory;
 mod jobs;
 pub mod messages;
 mod revocations;
@@ -123,6 +124,8 @@ pub struct Control {
     locking: HashSet<String>,
     /// The revocation watch's state.
     revocations: Revocations,
+    /// Every running game, for the watch menus.
+    directory: directory::Directory,
 }
 
 impl Control {
@@ -151,6 +154,7 @@ impl Control {
             replies: VecDeque::new(),
             notices: VecDeque::new(),
             locking: HashSet::new(),
+            directory: directory::Directory::default(),
         }
     }
 
@@ -161,7 +165,12 @@ impl Control {
         let _ = now;
         let instant = matches!(
             request,
-            Request::ClaimGame { .. } | Request::ReleaseGame { .. }
+            Request::ClaimGame { .. }
+                | Request::ReleaseGame { .. }
+                | Request::ListGames
+                | Request::GameListed(_)
+                | Request::GameStatus { .. }
+                | Request::GameUnlisted(_)
         );
         if !instant && self.ops.len() >= self.settings.max_pending {
             tracing::warn!(?request, "control core has too many requests in progress");

@@ -168,6 +168,12 @@ fn final_name(path: &Path) -> Result<&OsStr, UserFileError> {
 /// Open the directory `path` (absolute), walking it from `/` without following any link that
 /// is not trusted; missing directories are made (root's, mode 0711) when `create`.
 fn walk_dirs(path: &Path, create: bool) -> Result<OwnedFd, UserFileError> {
+    open_dir_tree(path, create.then_some(PATH_DIR_MODE))
+}
+
+/// The walk of [`walk_dirs`] for other modules (the ttyrec writer), which need their own mode
+/// for the directories it makes (`None`: make none). The result is an `O_PATH` descriptor.
+pub fn open_dir_tree(path: &Path, create_mode: Option<u32>) -> Result<OwnedFd, UserFileError> {
     if !path.is_absolute() {
         return Err(UserFileError::Unsafe {
             path: path.to_owned(),
@@ -188,11 +194,11 @@ fn walk_dirs(path: &Path, create: bool) -> Result<OwnedFd, UserFileError> {
     while let Some(name) = todo.pop_front() {
         let next = match open_no_follow(&dir, &name, OFlag::O_PATH) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) if create => {
+            Err(Errno::ENOENT) if create_mode.is_some() => {
                 match mkdirat(
                     &dir,
                     name.as_os_str(),
-                    Mode::from_bits_truncate(PATH_DIR_MODE),
+                    Mode::from_bits_truncate(create_mode.unwrap_or(PATH_DIR_MODE)),
                 ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(UserFileError::io(path, e)),

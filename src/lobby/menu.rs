@@ -23,6 +23,8 @@ pub(crate) enum Choice {
     ChangeEmail,
     /// `a`, admins only.
     Admin,
+    /// `w`: the watch menu (anonymous or logged in).
+    Watch,
 }
 
 /// The choice `key` makes in the menu for `user` (anonymous when `None`).
@@ -68,9 +70,10 @@ pub(crate) fn lines(
         None => {
             out.push(entry(width, 'l', "Log in", None));
             out.push(entry(width, 'r', "Register a new account", None));
+            out.push(entry(width, 'w', "Watch games being played", None));
         }
         Some(u) => {
-            let builtins = 3 + usize::from(u.admin);
+            let builtins = 4 + usize::from(u.admin);
             let room = max_lines.saturating_sub(fixed + builtins);
             let shown = if games.len() > room {
                 room.saturating_sub(1)
@@ -91,6 +94,7 @@ pub(crate) fn lines(
                 );
                 out.push(more);
             }
+            out.push(entry(width, 'w', "Watch games being played", None));
             out.push(entry(width, 'c', "Change password", None));
             out.push(entry(width, 'e', "Change e-mail address", None));
             if u.admin {
@@ -116,6 +120,7 @@ pub(crate) fn lines(
 fn choose_exact(key: char, user: Option<&UserInfo>, games: &[GameEntry]) -> Option<Choice> {
     match (user, key) {
         (_, 'q') => Some(Choice::Quit),
+        (_, 'w') => Some(Choice::Watch),
         (None, 'l') => Some(Choice::Login),
         (None, 'r') => Some(Choice::Register),
         (None, _) => None,

@@ -27,6 +27,7 @@ mod input;
 mod line_edit;
 mod menu;
 mod screen;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,8 @@ use self::form::{FlowKind, Form, FormStep};
 use self::input::{Key, KeyDecoder};
 use self::menu::Choice;
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
+use self::watch::{WatchMenu, WatchStep};
+use crate::watch::{GameList, GameRef};
 
 /// A game the logged-in menu offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +120,18 @@ pub enum LobbyAction {
         /// The new address.
         email: Option<String>,
     },
+    /// The watch menu wants the list of running games: answer with
+    /// [`Lobby::handle_game_list`] (now, and again about once a second while
+    /// [`Lobby::wants_game_list`] says so).
+    ListGames,
+    /// Watch a game: its screen goes to the terminal until [`LobbyAction::StopWatching`] or
+    /// [`Lobby::handle_watch_ended`]. The lobby draws nothing meanwhile.
+    Watch {
+        /// The game chosen in the watch menu.
+        game: GameRef,
+    },
+    /// The watcher pressed `q`: stop sending the game's screen; the watch menu is back.
+    StopWatching,
 }
 
 impl fmt::Debug for LobbyAction {
@@ -145,6 +160,9 @@ impl fmt::Debug for LobbyAction {
             LobbyAction::ChangeEmail { email } => {
                 f.debug_struct("ChangeEmail").field("email", email).finish()
             }
+            LobbyAction::ListGames => f.write_str("ListGames"),
+            LobbyAction::Watch { game } => f.debug_struct("Watch").field("game", game).finish(),
+            LobbyAction::StopWatching => f.write_str("StopWatching"),
         }
     }
 }
@@ -260,10 +278,14 @@ impl Lobby {
         }
     }
 
-    /// The terminal changed size (SSH window-change). Redraws, unless a game is running.
+    /// The terminal changed size (SSH window-change). Redraws, unless a game is running or
+    /// being watched.
     pub fn handle_resize(&mut self, cols: u16, rows: u16) {
         self.set_size(cols, rows);
-        if !matches!(self.mode, Mode::Playing | Mode::Finished) {
+        if !matches!(
+            self.mode,
+            Mode::Playing | Mode::Finished | Mode::Watching(_)
+        ) {
             self.mark(Dirty::Full);
         }
     }
@@ -277,6 +299,44 @@ impl Lobby {
         }
         self.ctx = ctx;
         if matches!(self.mode, Mode::Menu | Mode::Form(_) | Mode::Waiting(_)) {
+            self.mark(Dirty::Full);
+        }
+    }
+
+    /// Whether the watch menu is up and wants the list of games about once a second.
+    #[must_use]
+    pub fn wants_game_list(&self) -> bool {
+        matches!(self.mode, Mode::WatchMenu(_))
+    }
+
+    /// Answer to [`LobbyAction::ListGames`]: the running games, and the reactor clock (for
+    /// idle times). Redraws the watch menu in place when what it shows changed.
+    pub fn handle_game_list(&mut self, list: GameList, now_ms: u64) {
+        let changed = match &mut self.mode {
+            Mode::WatchMenu(menu) => menu.set_list(list, now_ms),
+            // Kept for the way back; nothing is drawn while watching.
+            Mode::Watching(menu) => {
+                menu.set_list(list, now_ms);
+                false
+            }
+            _ => false,
+        };
+        if changed {
+            self.mark(Dirty::Refresh);
+        }
+    }
+
+    /// The game being watched ended, or could not be watched: the watch menu comes back,
+    /// fully redrawn, showing `message`.
+    pub fn handle_watch_ended(&mut self, message: &str) {
+        if let Mode::Watching(_) = self.mode {
+            let Mode::Watching(mut menu) = std::mem::replace(&mut self.mode, Mode::Menu) else {
+                return;
+            };
+            self.decoder.reset();
+            menu.notice = Some(Notice::info(message));
+            self.mode = Mode::WatchMenu(menu);
+            self.actions.push_back(LobbyAction::ListGames);
             self.mark(Dirty::Full);
         }
     }
@@ -375,9 +435,14 @@ impl Lobby {
     /// Appends the bytes that bring the terminal up to date; appends nothing if nothing changed.
     pub fn poll_output(&mut self, out: &mut Vec<u8>) {
         let dirty = std::mem::replace(&mut self.dirty, Dirty::Clean);
+        if matches!(self.mode, Mode::Watching(_)) {
+            // The watched game's screen has the terminal.
+            return;
+        }
         match dirty {
             Dirty::Clean => {}
             Dirty::EditLine => self.frame().render_edit_line(out),
+            Dirty::Refresh => self.frame().render_in_place(out),
             Dirty::Full => self.frame().render_full(out),
         }
     }
@@ -405,6 +470,10 @@ enum Mode {
     Waiting(Pending),
     /// A game has the terminal.
     Playing,
+    /// The list of running games.
+    WatchMenu(Box<WatchMenu>),
+    /// Someone's game has the terminal; `q` goes back to the watch menu (kept here).
+    Watching(Box<WatchMenu>),
     /// The player quit.
     Finished,
 }
@@ -417,6 +486,8 @@ impl Mode {
             Mode::Form(_) => "Form",
             Mode::Waiting(_) => "Waiting",
             Mode::Playing => "Playing",
+            Mode::WatchMenu(_) => "WatchMenu",
+            Mode::Watching(_) => "Watching",
             Mode::Finished => "Finished",
         }
     }
@@ -457,7 +528,9 @@ enum Dirty {
     Clean,
     /// Only the line being typed.
     EditLine,
-    /// Everything.
+    /// Everything, drawn over what is there (no clearing, so a refresh does not flicker).
+    Refresh,
+    /// Everything, on a cleared screen.
     Full,
 }
 
@@ -495,6 +568,38 @@ impl Lobby {
                     FormStep::Submit(action) => self.submit(action),
                 }
             }
+            Mode::WatchMenu(menu) => {
+                let rows = usize::from(self.rows);
+                if too_small && !matches!(key, Key::Char('q' | 'Q') | Key::Eof | Key::Escape) {
+                    return;
+                }
+                match menu.key(key, rows) {
+                    WatchStep::Unchanged => {}
+                    WatchStep::Redraw => self.mark(Dirty::Refresh),
+                    WatchStep::Back => self.back_to_menu(None),
+                    WatchStep::Watch(game) => {
+                        let Mode::WatchMenu(mut menu) =
+                            std::mem::replace(&mut self.mode, Mode::Menu)
+                        else {
+                            return;
+                        };
+                        menu.notice = None;
+                        self.mode = Mode::Watching(menu);
+                        self.actions.push_back(LobbyAction::Watch { game });
+                    }
+                }
+            }
+            Mode::Watching(_) => {
+                if matches!(key, Key::Char('q' | 'Q') | Key::Interrupt | Key::Eof) {
+                    let Mode::Watching(menu) = std::mem::replace(&mut self.mode, Mode::Menu) else {
+                        return;
+                    };
+                    self.mode = Mode::WatchMenu(menu);
+                    self.actions.push_back(LobbyAction::StopWatching);
+                    self.actions.push_back(LobbyAction::ListGames);
+                    self.mark(Dirty::Full);
+                }
+            }
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
         }
     }
@@ -517,6 +622,12 @@ impl Lobby {
             Some(Choice::Register) => self.start_form(FlowKind::Register),
             Some(Choice::ChangePassword) => self.start_form(FlowKind::ChangePassword),
             Some(Choice::ChangeEmail) => self.start_form(FlowKind::ChangeEmail),
+            Some(Choice::Watch) => {
+                self.notice = None;
+                self.mode = Mode::WatchMenu(Box::new(WatchMenu::new(None)));
+                self.actions.push_back(LobbyAction::ListGames);
+                self.mark(Dirty::Full);
+            }
             Some(Choice::Admin) => self.show_notice(Notice::info(
                 "The admin menu is not here yet: use `dungeongate user` on the server.",
             )),
@@ -553,7 +664,11 @@ impl Lobby {
             LobbyAction::ChangeEmail { email } => Pending::ChangeEmail {
                 removed: email.is_none(),
             },
-            LobbyAction::Quit | LobbyAction::Play { .. } => return self.back_to_menu(None),
+            LobbyAction::Quit
+            | LobbyAction::Play { .. }
+            | LobbyAction::ListGames
+            | LobbyAction::Watch { .. }
+            | LobbyAction::StopWatching => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -591,10 +706,22 @@ impl Lobby {
                 return single_line_frame(width, self.farewell.unwrap_or("Goodbye!"));
             }
             Mode::Playing => return single_line_frame(width, "Starting the game..."),
+            // The game's screen is being sent; nothing of ours is drawn.
+            Mode::Watching(_) => return Frame::default(),
             _ => {}
         }
         if self.too_small() {
             return self.too_small_frame();
+        }
+        if let Mode::WatchMenu(menu) = &self.mode {
+            let (lines, (row, col)) = menu.lines(width, rows);
+            let editing = menu.is_searching();
+            return Frame {
+                lines,
+                cursor: Some((row, col)),
+                edit_row: editing.then_some(row),
+                flowing: false,
+            };
         }
         // The body, the index of the line holding the cursor, the cursor column, and whether
         // that line is the one being typed on.

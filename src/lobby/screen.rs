@@ -206,6 +206,24 @@ impl Frame {
         out.extend_from_slice(s.as_bytes());
     }
 
+    /// Draws every line over what is on the screen, erasing each line's rest and everything
+    /// below the last: a refresh that does not flicker.
+    pub(crate) fn render_in_place(&self, out: &mut Vec<u8>) {
+        if self.flowing {
+            return self.render_full(out);
+        }
+        let mut s = String::from(SGR_RESET);
+        for (row, line) in self.lines.iter().enumerate() {
+            move_to(&mut s, row, 0);
+            line.write_to(&mut s);
+            s.push_str("\x1b[K");
+        }
+        // From the end of the last line: everything below it.
+        s.push_str("\x1b[J");
+        self.place_cursor(&mut s);
+        out.extend_from_slice(s.as_bytes());
+    }
+
     /// Redraws only the edit line and puts the cursor back; a full redraw if there is none.
     pub(crate) fn render_edit_line(&self, out: &mut Vec<u8>) {
         let Some((row, line)) = self

@@ -17,6 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The `kind` label of `ttyrec_errors_total` (as `RecordError::kind` names them; `io` last,
+/// it takes anything unknown).
+pub const RECORD_ERROR_KINDS: [&str; 6] = [
+    "disk_full",
+    "permission",
+    "symlink",
+    "unsafe",
+    "no_free_name",
+    "io",
+];
+
 /// `ssh_connection_duration_seconds`, `terminal_session_duration_seconds`: 1 s … 1 day.
 pub static SESSION_BUCKETS: [f64; 13] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0,
@@ -91,6 +102,10 @@ pub struct CoreMetrics {
     pub(super) spectators_active: Gauge,
     /// `spectating_sessions_active` (game sessions on this core with at least one watcher).
     pub(super) spectated_active: Gauge,
+    /// `ttyrec_bytes_written_total`.
+    pub(super) recorded_bytes: Counter,
+    /// `ttyrec_errors_total{kind}`, in [`RECORD_ERROR_KINDS`] order.
+    pub(super) record_errors: [Counter; RECORD_ERROR_KINDS.len()],
     /// `reactor_core_busy_ratio{core}`.
     pub(super) busy_ratio: FloatGauge,
     /// `reactor_buffer_pool_in_use{core}`.
@@ -154,6 +169,8 @@ impl CoreMetrics {
             spectators: Counter::new(),
             spectators_active: Gauge::new(),
             spectated_active: Gauge::new(),
+            recorded_bytes: Counter::new(),
+            record_errors: Default::default(),
             busy_ratio: FloatGauge::new(),
             buffers_in_use: Gauge::new(),
             heartbeat_ms: AtomicU64::new(0),
@@ -268,6 +285,29 @@ impl CoreMetrics {
     pub fn spectator_joined(&self) {
         self.spectators.inc();
         self.spectators_active.inc();
+    }
+
+    /// Bytes of recordings written to disk by this core's writer.
+    #[inline]
+    pub fn recording_written(&self, bytes: usize) {
+        self.recorded_bytes.add(bytes as u64);
+    }
+
+    /// A recording stopped on an error of `kind` (one of [`RECORD_ERROR_KINDS`]; anything
+    /// else counts as `io`).
+    pub fn recording_failed(&self, kind: &str) {
+        let i = RECORD_ERROR_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(RECORD_ERROR_KINDS.len() - 1);
+        if let Some(c) = self.record_errors.get(i) {
+            c.inc();
+        }
+    }
+
+    /// Connections on this core watching a game now.
+    pub fn watchers_active(&self) -> u64 {
+        u64::try_from(self.spectators_active.get()).unwrap_or(0)
     }
 
     /// A watcher (on this core) stopped watching: `spectator_connections_active` −1.

@@ -125,6 +125,11 @@ impl Registry {
         self.cores.iter().map(|c| c.games_running()).sum()
     }
 
+    /// Connections watching a game on all cores now (the banner's `$WATCHERS`).
+    pub fn watchers_active(&self) -> u64 {
+        self.cores.iter().map(|c| c.watchers_active()).sum()
+    }
+
     /// The control core's cells.
     pub fn control(&self) -> Arc<ControlMetrics> {
         self.control.clone()
@@ -264,6 +269,10 @@ families! {
         "Connections watching a game now.";
     SPECTATED_ACTIVE = "spectating_sessions_active", Gauge, [],
         "Game sessions with at least one watcher now.";
+    RECORD_BYTES = "ttyrec_bytes_written_total", Counter, [],
+        "Bytes of game recordings (ttyrec) written to disk.";
+    RECORD_ERRORS = "ttyrec_errors_total", Counter, ["kind"],
+        "Recordings stopped by an error, by kind (the game goes on unrecorded).";
     GAME_STARTED = "game_sessions_started_total", Counter, ["game_id"],
         "Game sessions started.";
     GAME_ENDED = "game_sessions_ended_total", Counter, ["game_id", "reason"],
@@ -445,6 +454,19 @@ impl Registry {
                 .gauge(&[], self.sum_i(|c| c.spectated_active.get()))
                 .done(),
         );
+        out.push(
+            Fam::new(&RECORD_BYTES)
+                .counter(&[], self.sum(|c| c.recorded_bytes.get()))
+                .done(),
+        );
+        let mut f = Fam::new(&RECORD_ERRORS);
+        for (i, kind) in super::catalogue::RECORD_ERROR_KINDS.iter().enumerate() {
+            f = f.counter(
+                &[kind],
+                self.sum(|c| c.record_errors.get(i).map_or(0, |x| x.get())),
+            );
+        }
+        out.push(f.done());
     }
 
     fn collect_games(&self, out: &mut Vec<MetricFamily>) {

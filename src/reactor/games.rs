@@ -54,6 +54,12 @@ pub struct Game {
     pub game_idx: usize,
     /// Log context: conn, game, account.
     pub span: tracing::Span,
+    /// Its screen model and watchers.
+    pub view: super::view::GameView,
+    /// When it started (seconds since the Unix epoch), for the watch menu.
+    pub started_unix: u64,
+    /// Its ttyrec, while it is being recorded.
+    pub recording: Option<super::recorder::GameRecording>,
 }
 
 impl Game {

@@ -24,10 +24,12 @@ pub mod http;
 pub mod listen;
 pub mod mesh;
 pub mod probe;
+pub mod recorder;
 pub mod ring;
 pub mod shared;
 pub mod socket;
 pub mod timers;
+pub mod view;
 
 pub use shared::Shared;
 
@@ -270,6 +272,28 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         from_control_tx.push(back_tx);
         core_ends.push((tx, back_rx));
     }
+    // And between data cores (watching), one queue for each ordered pair.
+    let mut peer_tx: Vec<Vec<Option<data::PeerLink>>> = (0..cores)
+        .map(|_| (0..cores).map(|_| None).collect())
+        .collect();
+    let mut peer_rx: Vec<Vec<Option<mesh::Consumer<data::PeerMsg>>>> = (0..cores)
+        .map(|_| (0..cores).map(|_| None).collect())
+        .collect();
+    for from in 0..cores {
+        for to in (0..cores).filter(|&t| t != from) {
+            let (tx, rx) = mesh::queue(QUEUE_DEPTH);
+            if let Some(slot) = peer_tx.get_mut(from).and_then(|v| v.get_mut(to)) {
+                *slot = Some(data::PeerLink {
+                    tx,
+                    backlog: std::collections::VecDeque::new(),
+                });
+            }
+            if let Some(slot) = peer_rx.get_mut(to).and_then(|v| v.get_mut(from)) {
+                *slot = Some(rx);
+            }
+        }
+    }
+    let mut peer_parts = peer_tx.into_iter().zip(peer_rx);
     let mut eventfds = Vec::new();
     for _ in 0..=cores {
         eventfds.push(Arc::new(
@@ -353,6 +377,7 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         let key = host_key.clone();
         let eventfd = eventfds[id].clone();
         let pin = (cores <= cpus).then_some(id);
+        let (peers, peers_rx) = peer_parts.next().unwrap_or_default();
         let handle = std::thread::Builder::new()
             .name(format!("dg-core-{id}"))
             .spawn(move || {
@@ -379,10 +404,16 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                     log_rate: Rc::new(crate::session::LogRate::default()),
                 };
                 let own = Waker::new(None, eventfd.clone());
-                let control_waker = wakers.get(cores).cloned().unwrap_or_else(|| own.clone());
+                let (rec_post, rec_done) = blocking::mailbox(own.clone());
                 let built =
                     blocking::Pool::new(&format!("dg-spawn-{id}"), SPAWN_THREADS, SPAWN_QUEUE)
                         .and_then(|spawn_pool| {
+                            let recorder = recorder::Recorder::start(
+                                format!("dg-rec-{id}"),
+                                rec_post,
+                                rec_done,
+                                metrics.clone(),
+                            )?;
                             data::DataCore::new(data::DataCoreParts {
                                 id,
                                 shared: shared_c.clone(),
@@ -392,10 +423,14 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                                 listeners,
                                 to_control,
                                 from_control,
-                                wakes: mesh::PendingWakes::new(vec![control_waker]),
+                                // Data cores by index, then the control core.
+                                wakes: mesh::PendingWakes::new(wakers),
                                 eventfd,
                                 spawn_pool,
                                 spawns: blocking::mailbox(own),
+                                peers,
+                                peers_rx,
+                                recorder,
                             })
                         });
                 match built {

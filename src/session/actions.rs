@@ -35,6 +35,9 @@ impl Session {
                 }
             }
             LobbyAction::Play { game_id } => self.play(id, game_id),
+            LobbyAction::ListGames => self.ask_game_list(id),
+            LobbyAction::Watch { game } => self.start_watching(id, game),
+            LobbyAction::StopWatching => self.stop_watching(id),
             LobbyAction::Login { name, password } => {
                 let request = Request::Login {
                     name,
@@ -128,7 +131,7 @@ impl Session {
                 })
                 .collect(),
             players: usize::try_from(self.env.registry.games_running()).unwrap_or(0),
-            watchers: 0,
+            watchers: usize::try_from(self.env.registry.watchers_active()).unwrap_or(0),
             date: crate::date::utc_today(),
         }
     }

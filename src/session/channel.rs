@@ -14,12 +14,13 @@
 //! result back in one place. Keystrokes only touch a state in place: a running game's input
 //! goes into a buffer whose capacity is kept, so typing allocates nothing.
 
-use super::{Effect, GameKey};
+use super::{Effect, GameKey, WatchKey};
 use crate::game::TerminalInfo;
 use crate::lobby::Lobby;
 use crate::metrics::CoreMetrics;
 use crate::pty::WinSize;
 use crate::ssh::server::{ChannelId, Millis, ServerConnection, TermSize};
+use crate::watch::GameRef;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -81,6 +82,10 @@ pub(super) struct Tty {
     last_input: Millis,
     /// When a lone ESC typed into the lobby becomes the Escape key, if input stays paused.
     input_pause_at: Option<Millis>,
+    /// The watch menu's list of games: asked for and not answered yet.
+    pub list_asked: bool,
+    /// When the watch menu's list is due for a refresh.
+    pub list_due: Option<Millis>,
 }
 
 /// The application on a channel.
@@ -93,6 +98,8 @@ pub(super) enum Mode {
     Starting(Starting),
     /// A game runs.
     Game(Game),
+    /// Someone's game is being watched (the lobby, in its watching state, waits for `q`).
+    Watching(Watching),
     /// The channel is being closed (our CLOSE sent, or about to be): input is dropped.
     Closing,
 }
@@ -135,6 +142,32 @@ pub(super) struct Game {
     pub input: Vec<u8>,
 }
 
+/// Someone's game on the channel's terminal.
+pub(super) struct Watching {
+    /// This watch (the game's core names it in what it sends).
+    pub watch: WatchKey,
+    pub game: GameRef,
+    /// Where the watcher returns; it decides when to stop.
+    pub lobby: Box<Lobby>,
+    pub feed: Feed,
+}
+
+/// Whether a watcher's picture is whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Feed {
+    /// The game's screen was asked for; output before it is dropped.
+    Awaiting,
+    /// The screen arrived; output follows it.
+    Live,
+    /// Output was dropped (the watcher fell behind): a fresh screen is asked for once what
+    /// is queued has gone out.
+    Behind,
+}
+
+/// Most output queued for a watcher before it falls behind (and is re-synced from the
+/// game's screen instead of being fed the backlog).
+pub(super) const WATCH_BACKLOG: usize = 64 * 1024;
+
 /// What became of input from the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Taken {
@@ -163,6 +196,8 @@ impl Channel {
                 session_started: None,
                 last_input: now,
                 input_pause_at: None,
+                list_asked: false,
+                list_due: None,
             },
             mode: Mode::Setup,
         }
@@ -188,6 +223,7 @@ impl Channel {
             Mode::Lobby(l) => l.user().map(|u| u.name.as_str()),
             Mode::Starting(s) => Some(s.user.as_str()),
             Mode::Game(g) => Some(g.user.as_str()),
+            Mode::Watching(w) => w.lobby.user().map(|u| u.name.as_str()),
             Mode::Setup | Mode::Closing => None,
         }
     }
@@ -196,6 +232,7 @@ impl Channel {
     pub fn lobby_mut(&mut self) -> Option<&mut Lobby> {
         match &mut self.mode {
             Mode::Lobby(l) => Some(l),
+            Mode::Watching(w) => Some(&mut w.lobby),
             _ => None,
         }
     }
@@ -229,6 +266,11 @@ impl Channel {
             Mode::Starting(s) => {
                 s.held.extend_from_slice(data);
                 Taken::Held
+            }
+            Mode::Watching(w) => {
+                // Never the game's: the watcher's keys only decide when to stop.
+                w.lobby.handle_input(data);
+                Taken::Consumed
             }
             Mode::Lobby(l) => {
                 l.handle_input(data);
@@ -273,6 +315,7 @@ impl Channel {
         self.tty.size = win(size);
         match &mut self.mode {
             Mode::Lobby(l) => l.handle_resize(size.cols, size.rows),
+            Mode::Watching(w) => w.lobby.handle_resize(size.cols, size.rows),
             Mode::Starting(s) => {
                 if let Some(l) = &mut s.lobby {
                     l.handle_resize(size.cols, size.rows);
@@ -456,6 +499,131 @@ impl Channel {
         (Channel { tty, mode }, unread)
     }
 
+    /// The lobby chose a game to watch: the channel shows its screen from now on.
+    pub fn into_watching(self, watch: WatchKey, game: GameRef) -> Channel {
+        match self.mode {
+            Mode::Lobby(lobby) => Channel {
+                tty: self.tty,
+                mode: Mode::Watching(Watching {
+                    watch,
+                    game,
+                    lobby,
+                    feed: Feed::Awaiting,
+                }),
+            },
+            mode => Channel {
+                tty: self.tty,
+                mode,
+            },
+        }
+    }
+
+    /// Watching stops (the watcher's `q`, or the game is gone): back to the lobby, which
+    /// shows its watch menu. Returns the watch that ended, if one was on.
+    pub fn stop_watching(self) -> (Channel, Option<(WatchKey, GameRef)>) {
+        let Channel { mut tty, mode } = self;
+        match mode {
+            Mode::Watching(w) => {
+                // What was queued of the game's picture is no use any more.
+                tty.out.clear();
+                let ch = Channel {
+                    tty,
+                    mode: Mode::Lobby(w.lobby),
+                };
+                (ch, Some((w.watch, w.game)))
+            }
+            mode => (Channel { tty, mode }, None),
+        }
+    }
+
+    /// The watched game's screen (on attach or a re-sync), `cols`×`rows`: it replaces
+    /// whatever is still queued, and the output after it follows. A watcher whose terminal
+    /// is smaller is told so on its bottom line.
+    pub fn watch_screen(
+        &mut self,
+        ssh: &mut ServerConnection,
+        screen: &[u8],
+        cols: u16,
+        rows: u16,
+    ) {
+        let Mode::Watching(w) = &mut self.mode else {
+            return;
+        };
+        w.feed = Feed::Live;
+        if !self.tty.out.is_empty() {
+            self.tty.out.clear();
+            // CAN: a sequence cut short by the dropped backlog is abandoned by the terminal.
+            self.tty.out.push(0x18);
+        }
+        self.tty.out.extend_from_slice(screen);
+        let (mine_cols, mine_rows) = (self.tty.size.cols, self.tty.size.rows);
+        if mine_cols < cols || mine_rows < rows {
+            let text = format!(
+                " This game is {cols}x{rows}, your terminal is {mine_cols}x{mine_rows}: \
+                 enlarge it to see everything. q: stop watching "
+            );
+            let text: String = text.chars().take(usize::from(mine_cols)).collect();
+            let notice = format!("\x1b7\x1b[{mine_rows};1H\x1b[0;7m{text}\x1b[0m\x1b8");
+            self.tty.out.extend_from_slice(notice.as_bytes());
+        }
+        self.flush(ssh);
+    }
+
+    /// Output of the watched game. Returns false when the watcher fell behind (the output
+    /// was dropped; a fresh screen is wanted once the queue drains).
+    pub fn watch_output(
+        &mut self,
+        ssh: &mut ServerConnection,
+        bytes: &[u8],
+        backlog: usize,
+    ) -> bool {
+        let Mode::Watching(w) = &mut self.mode else {
+            return true;
+        };
+        match w.feed {
+            Feed::Live => {}
+            Feed::Awaiting | Feed::Behind => return true,
+        }
+        if self.tty.out.len() + backlog + bytes.len() > WATCH_BACKLOG {
+            w.feed = Feed::Behind;
+            return false;
+        }
+        self.deliver(ssh, bytes);
+        true
+    }
+
+    /// A watcher that fell behind and whose queue has drained: it asks for a fresh screen
+    /// (returns the watch to re-sync).
+    pub fn wants_resync(&mut self, backlog: usize) -> Option<(WatchKey, GameRef)> {
+        let Mode::Watching(w) = &mut self.mode else {
+            return None;
+        };
+        if w.feed == Feed::Behind && self.tty.out.is_empty() && backlog < WATCH_BACKLOG / 2 {
+            w.feed = Feed::Awaiting;
+            return Some((w.watch, w.game));
+        }
+        None
+    }
+
+    /// Output for the watcher here was lost: it needs a fresh screen.
+    pub fn fell_behind(&mut self) {
+        if let Mode::Watching(w) = &mut self.mode {
+            if w.feed == Feed::Live {
+                w.feed = Feed::Behind;
+            }
+        }
+    }
+
+    /// A watcher here fell behind and waits for its queue to drain.
+    pub fn is_behind(&self) -> bool {
+        matches!(&self.mode, Mode::Watching(w) if w.feed == Feed::Behind)
+    }
+
+    /// The watch of `watch` is what runs here.
+    pub fn is_watching(&self, watch: WatchKey) -> bool {
+        matches!(&self.mode, Mode::Watching(w) if w.watch == watch)
+    }
+
     /// The lobby's idle limit ran out: say so and close the channel.
     pub fn idle_out(self, message: &str) -> Channel {
         match self.mode {
@@ -487,8 +655,16 @@ impl Channel {
     /// The channel or the connection is gone: a running game gets its hangup (a starting one
     /// is hung up when its spawn is answered), and the terminal session is counted.
     pub fn teardown(self, metrics: &CoreMetrics, now: Millis, effects: &mut VecDeque<Effect>) {
-        if let Mode::Game(g) = &self.mode {
-            effects.push_back(Effect::Hangup { game: g.key });
+        match &self.mode {
+            Mode::Game(g) => effects.push_back(Effect::Hangup { game: g.key }),
+            Mode::Watching(w) => {
+                metrics.spectator_left();
+                effects.push_back(Effect::Unwatch {
+                    watch: w.watch,
+                    game: w.game,
+                });
+            }
+            _ => {}
         }
         if let Some(started) = self.tty.session_started {
             let lived = Duration::from_millis(now.saturating_sub(started));

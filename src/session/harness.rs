@@ -10,7 +10,9 @@
     clippy::panic
 )]
 
-use super::{Effect, GameKey, LogRate, Session, SessionEnv, SpawnError, SpawnResult, Token};
+use super::{
+    Effect, GameKey, LogRate, Session, SessionEnv, SpawnError, SpawnResult, Token, WatchKey,
+};
 use crate::config::{Config, GameCommand};
 use crate::control::{Reply, Request, SshAttempt, SshOutcome};
 use crate::game::TerminalInfo;
@@ -21,6 +23,7 @@ use crate::ssh::client::{Client, ClientAuth, ClientConfig, ClientEvent};
 use crate::ssh::hostkey::HostKey;
 use crate::ssh::msg::{self, MsgType};
 use crate::ssh::server::{Millis, ServerSettings};
+use crate::watch::{GameList, GameRef, Listing};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -54,6 +57,8 @@ pub struct FakeControl {
     pub held: Vec<(Token, Request)>,
     /// Every request seen, as its `Debug` (which shows no secret).
     pub seen: Vec<String>,
+    /// The running games the watch menu is told of.
+    pub listed: Vec<Listing>,
 }
 
 impl FakeControl {
@@ -103,6 +108,10 @@ impl FakeControl {
             Request::ReleaseGame { user, game_id } => {
                 self.claims
                     .retain(|c| c != &(user.clone(), game_id.clone()));
+                Reply::Done(Ok(()))
+            }
+            Request::ListGames => Reply::Games(GameList::from(self.listed.clone())),
+            Request::GameListed(_) | Request::GameStatus { .. } | Request::GameUnlisted(_) => {
                 Reply::Done(Ok(()))
             }
         }
@@ -193,10 +202,20 @@ pub struct Harness {
     pub signals: Vec<(GameKey, Signal)>,
     /// The socket takes none of the session's output.
     pub socket_stalled: bool,
+    /// Watch effects, in order.
+    pub watches: Vec<WatchEffect>,
     /// The client's terminal, fed from what it received.
     term: vt100::Parser,
     /// Bytes of `client.received` already fed to `term`.
     term_fed: usize,
+}
+
+/// A watch effect as the fake reactor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEffect {
+    Watch(WatchKey, GameRef),
+    Resync(WatchKey, GameRef),
+    Unwatch(WatchKey, GameRef),
 }
 
 /// The test server's configuration: the embedded default, with NetHack configured but not
@@ -276,6 +295,7 @@ impl Harness {
                 hold: |_| false,
                 held: Vec::new(),
                 seen: Vec::new(),
+                listed: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),
@@ -285,6 +305,7 @@ impl Harness {
             resizes: Vec::new(),
             signals: Vec::new(),
             socket_stalled: false,
+            watches: Vec::new(),
             term: vt100::Parser::new(24, 80, 0),
             term_fed: 0,
         }
@@ -497,6 +518,13 @@ impl Harness {
                     }
                 }
                 Effect::LoggedIn => self.logged_in += 1,
+                Effect::Watch { watch, game } => self.watches.push(WatchEffect::Watch(watch, game)),
+                Effect::Resync { watch, game } => {
+                    self.watches.push(WatchEffect::Resync(watch, game));
+                }
+                Effect::Unwatch { watch, game } => {
+                    self.watches.push(WatchEffect::Unwatch(watch, game));
+                }
             }
         }
         any

@@ -61,6 +61,7 @@ pub mod lograte;
 mod play;
 mod requests;
 mod table;
+mod watch;
 
 #[cfg(test)]
 mod alloc_tests;
@@ -70,6 +71,8 @@ mod harness;
 mod tests;
 #[cfg(test)]
 mod tests_games;
+#[cfg(test)]
+mod tests_watch;
 
 pub use lograte::LogRate;
 
@@ -83,6 +86,7 @@ use crate::metrics::{CoreMetrics, Registry};
 use crate::pty::{ExitStatus, Signal, WinSize};
 use crate::ssh::msg::DisconnectReason;
 use crate::ssh::server::{ChannelId, Millis, ServerConnection, ServerSettings};
+use crate::watch::GameRef;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -122,6 +126,14 @@ pub struct GameKey {
     pub serial: u64,
 }
 
+/// One watch of one session: the channel and a serial of its own (never reused on the
+/// connection), so a screen that arrives after its watcher moved on is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WatchKey {
+    pub channel: ChannelId,
+    pub serial: u64,
+}
+
 /// What the session needs done.
 #[derive(Debug)]
 pub enum Effect {
@@ -154,6 +166,15 @@ pub enum Effect {
     /// The first successful login of this connection (the per-source counts move it from
     /// "still logging in" to "logged in").
     LoggedIn,
+    /// Watch `game` (on any core): answer with [`Session::handle_watch_screen`] (its screen
+    /// now) then [`Session::handle_watch_output`] as it plays, until
+    /// [`Session::handle_watch_ended`] or [`Effect::Unwatch`].
+    Watch { watch: WatchKey, game: GameRef },
+    /// The watcher fell behind and its queue drained: send `game`'s screen again
+    /// ([`Session::handle_watch_screen`]); output before it is dropped.
+    Resync { watch: WatchKey, game: GameRef },
+    /// The watch is over (the watcher left or went back to the menu).
+    Unwatch { watch: WatchKey, game: GameRef },
 }
 
 /// How a game start went.
@@ -213,6 +234,8 @@ pub struct Session {
     last_io: Millis,
     /// The buffers were given back and nothing has moved since.
     trimmed: bool,
+    /// A watcher on this connection fell behind (look for its re-sync as output drains).
+    behind: bool,
 }
 
 /// Quiet time after which a connection gives its buffers back (a lobby nobody types in, a
@@ -249,6 +272,7 @@ impl Session {
             closed: false,
             last_io: now,
             trimmed: false,
+            behind: false,
         }
     }
 
@@ -411,6 +435,7 @@ impl Session {
                 user,
                 game_id,
             } => self.claim_answered(game, user, game_id, reply),
+            requests::Pending::GameList { channel } => self.list_answered(channel, reply),
         }
         self.run();
     }
@@ -427,6 +452,7 @@ impl Session {
         self.process_events();
         if !self.closed {
             self.fire_input_pauses(now);
+            self.refresh_lists(now);
             self.check_idle(now);
         }
         self.run();
@@ -481,6 +507,9 @@ impl Session {
     pub fn advance_transmit(&mut self, n: usize) {
         let was_paused = self.ssh.input_paused();
         self.ssh.advance_transmit(n);
+        if self.behind {
+            self.resync_drained();
+        }
         if was_paused && !self.ssh.input_paused() && !self.closed {
             let span = self.span.clone();
             let _in = span.enter();
@@ -506,6 +535,7 @@ impl Session {
             self.ssh.poll_timeout(),
             self.idle_deadline(),
             self.channels.next_input_pause(),
+            self.channels.next_list_refresh(),
             (!self.trimmed).then(|| self.last_io.saturating_add(TRIM_AFTER_MS)),
         ]
         .into_iter()

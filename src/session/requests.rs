@@ -21,6 +21,8 @@ pub(super) enum Pending {
         user: String,
         game_id: String,
     },
+    /// The running games, for the watch menu of that very channel.
+    GameList { channel: ChannelKey },
 }
 
 /// Which lobby answer method the reply goes to.

@@ -170,6 +170,23 @@ impl Channels {
             .map(|c| c.tty.key.id)
     }
 
+    /// The earliest refresh of a watch menu's list.
+    pub fn next_list_refresh(&self) -> Option<Millis> {
+        self.iter().filter_map(|c| c.tty.list_due).min()
+    }
+
+    /// Channels whose watch menu's list is due at `now`.
+    pub fn lists_due(&self, now: Millis) -> impl Iterator<Item = ChannelId> + '_ {
+        self.iter()
+            .filter(move |c| c.tty.list_due.is_some_and(|t| t <= now))
+            .map(|c| c.tty.key.id)
+    }
+
+    /// Channels watching a game (for the re-sync of those that fell behind).
+    pub fn ids(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.iter().map(|c| c.tty.key.id)
+    }
+
     /// The earliest lobby input pause to wait for.
     pub fn next_input_pause(&self) -> Option<Millis> {
         self.iter().filter_map(Channel::input_pause_at).min()

@@ -91,6 +91,8 @@ CATALOGUE = {
     "spectator_connections_total": ("counter", set()),
     "spectator_connections_active": ("gauge", set()),
     "spectating_sessions_active": ("gauge", set()),
+    "ttyrec_bytes_written_total": ("counter", set()),
+    "ttyrec_errors_total": ("counter", {"kind"}),
     "game_sessions_started_total": ("counter", {"game_id"}),
     "game_sessions_ended_total": ("counter", {"game_id", "reason"}),
     "game_session_crashes_total": ("counter", {"game_id"}),
@@ -662,13 +664,34 @@ def test_each_core_reports_its_connections_busy_ratio_and_buffer_pool(server):
 # spectating
 
 
-def test_the_spectator_families_are_exported(server):
-    # Nothing in the server lets anyone watch a game yet, so nothing drives these: they are
-    # only checked to be exported (at zero) until spectating exists.
-    s = sc(server)
-    assert s.value("spectator_connections_total") == 0
-    assert s.value("spectator_connections_active") == 0
-    assert s.value("spectating_sessions_active") == 0
+def test_the_spectator_families_move_with_a_real_watcher(server):
+    before = settled(server)
+    with paramiko_transport(server.port) as pt:
+        pt.auth_password(ALICE, ALICE_PW)
+        game = exec_in_pty(pt, "cat")
+        echo_through(game, b"watched-by-one")
+        with guest_lobby(server.port, GUEST) as w:
+            w.send(b"w")
+            w.wait_for("Games being played", "Cat")
+            w.send(b"a")
+            w.wait_for("watched-by-one")
+            s = moved(server, before, "spectator_connections_total")
+            s = until(
+                server,
+                lambda s: s.value("spectator_connections_active") == 1
+                and s.value("spectating_sessions_active") == 1,
+                "one watcher of one game",
+            )
+            w.send(b"q")
+            until(
+                server,
+                lambda s: s.value("spectator_connections_active") == 0
+                and s.value("spectating_sessions_active") == 0,
+                "the watcher left",
+            )
+        end_cat(game)
+    # The game was recorded.
+    moved(server, before, "ttyrec_bytes_written_total", by=1, exact=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -676,7 +699,7 @@ def test_the_spectator_families_are_exported(server):
 
 
 ALLOWED_LABELS = {"version", "commit", "status", "method", "direction", "algorithm", "reason",
-                  "operation", "game_id", "core", "le"}
+                  "operation", "game_id", "core", "kind", "le"}
 
 
 def test_no_label_carries_a_user_name_after_all_those_sessions(server):

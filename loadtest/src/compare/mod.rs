@@ -1,7 +1,8 @@
 //! `compare`: start dungeongate, OpenSSH `sshd` and dropbear on loopback with equivalent
 //! settings (see [`servers`]), run the same scenarios against each in turn, and print one
 //! table with the ratios dungeongate/peer. A peer that is not installed (or cannot run
-//! without root) is reported and skipped; the rest are measured.
+//! without root) is reported and skipped; the rest are measured. `spectate` runs against
+//! dungeongate alone (the peers have no watching) and only when asked for.
 
 pub mod servers;
 
@@ -9,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum as _;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::PrivateKey;
 
 use crate::report::{self, Outcome};
 use crate::scenario::session::RampOpts;
-use crate::scenario::{self, echo, idle, storm, throughput, Kind, Plan};
+use crate::scenario::{self, echo, idle, spectate, storm, throughput, Kind, Plan};
 use crate::target::{Algorithms, Auth, Target, TargetSpec};
 use servers::{Env, Skip, BENCH_USER};
 
@@ -31,7 +33,7 @@ pub struct Args {
         default_value = "dungeongate,openssh,dropbear"
     )]
     pub servers: Vec<servers::Kind>,
-    /// Scenarios to run (default: all).
+    /// Scenarios to run (default: all but spectate, which only dungeongate can run).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<Kind>,
     /// The dungeongate binary (default: next to this binary; under `cargo run` it is built
@@ -56,6 +58,41 @@ pub struct Args {
     /// Override: echo seconds.
     #[arg(long, value_parser = scenario::parse_secs)]
     pub echo_seconds: Option<Duration>,
+    /// `spectate` settings.
+    #[command(flatten)]
+    pub spectate: SpectateArgs,
+}
+
+/// `compare` options of the `spectate` scenario (overrides of the plan).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SpectateArgs {
+    /// Override: spectate games (players).
+    #[arg(long = "spectate-games")]
+    pub games: Option<usize>,
+    /// Override: spectate watchers per game.
+    #[arg(long = "spectate-watchers")]
+    pub watchers: Option<usize>,
+    /// Override: frames per second of the stream game.
+    #[arg(long = "spectate-hz")]
+    pub hz: Option<f64>,
+    /// Override: bytes per frame of the stream game.
+    #[arg(long = "spectate-bytes")]
+    pub bytes: Option<usize>,
+    /// Override: seconds measured once the watchers are attached.
+    #[arg(long = "spectate-window", value_parser = scenario::parse_secs)]
+    pub window: Option<Duration>,
+    /// Override: watchers started per second while attaching.
+    #[arg(long = "spectate-attach-rate")]
+    pub attach_rate: Option<f64>,
+    /// Override: watcher logins in flight while attaching.
+    #[arg(long = "spectate-in-flight")]
+    pub in_flight: Option<usize>,
+    /// Watch games that emit nothing (idle watcher memory).
+    #[arg(long = "spectate-idle")]
+    pub idle: bool,
+    /// One more player types into a watched echo game: key RTT alone and watched.
+    #[arg(long = "spectate-probe-player", visible_alias = "probe-player")]
+    pub probe_player: bool,
 }
 
 /// The plan for `--quick` or the full run, with overrides applied.
@@ -92,6 +129,7 @@ pub fn plan(a: &Args) -> Plan {
                 ciphers: default_bulk_ciphers(),
                 no_pty: false,
             },
+            spectate: spectate_plan(200, s(5), s(30)),
         }
     } else {
         Plan {
@@ -124,6 +162,7 @@ pub fn plan(a: &Args) -> Plan {
                 ciphers: default_bulk_ciphers(),
                 no_pty: false,
             },
+            spectate: spectate_plan(1000, s(20), s(120)),
         }
     };
     if let Some(d) = a.storm_seconds {
@@ -139,7 +178,35 @@ pub fn plan(a: &Args) -> Plan {
     if let Some(d) = a.echo_seconds {
         p.echo.duration = d;
     }
+    let (sp, o) = (&mut p.spectate, &a.spectate);
+    sp.games = o.games.unwrap_or(sp.games);
+    sp.watchers = o.watchers.unwrap_or(sp.watchers);
+    sp.hz = o.hz.unwrap_or(sp.hz);
+    sp.bytes = o.bytes.unwrap_or(sp.bytes);
+    sp.window = o.window.unwrap_or(sp.window);
+    sp.attach_rate = o.attach_rate.unwrap_or(sp.attach_rate);
+    sp.attach_in_flight = o.in_flight.unwrap_or(sp.attach_in_flight);
+    sp.idle = o.idle;
+    sp.probe_player = o.probe_player;
     p
+}
+
+/// One game at 10 frames/s of 200 bytes (a busy NetHack screen) with `watchers` watchers.
+fn spectate_plan(watchers: usize, window: Duration, attach_timeout: Duration) -> spectate::Opts {
+    spectate::Opts {
+        games: 1,
+        watchers,
+        hz: 10.0,
+        bytes: 200,
+        window,
+        attach_in_flight: 32,
+        attach_rate: 500.0,
+        attach_timeout,
+        idle: false,
+        probe_player: false,
+        stream_command: servers::STREAM_GAME.to_owned(),
+        player_prefix: servers::PLAYER_PREFIX.to_owned(),
+    }
 }
 
 /// Runs the comparison; returns every outcome (already printed one by one) after printing
@@ -156,6 +223,13 @@ pub async fn run(a: &Args) -> anyhow::Result<Vec<Outcome>> {
         public_key: key.public_key().to_openssh()?,
         dungeongate: find_dungeongate(a.dungeongate.clone())?,
         dg_cores: a.dg_cores,
+        // The spectate players' accounts (one more for the probe player) and the stream
+        // game, only when spectate runs: a hundred accounts take a few seconds to create.
+        spectate: kinds.contains(&Kind::Spectate).then(|| servers::Spectate {
+            players: plan.spectate.games + 1,
+            hz: plan.spectate.hz,
+            bytes: plan.spectate.bytes,
+        }),
     };
     // Timed from here: building the server (under `cargo run`) is not part of the run.
     let started = Instant::now();
@@ -166,10 +240,26 @@ pub async fn run(a: &Args) -> anyhow::Result<Vec<Outcome>> {
         plan.throughput.ciphers.join(",")
     );
     let mut outcomes = Vec::new();
-    let mut measured: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for kind in &a.servers {
         let label = kind.label();
+        // The scenarios this server can run; a peer with none (only `spectate` asked for)
+        // is not even started.
+        let (runs, cannot): (Vec<Kind>, Vec<Kind>) = kinds
+            .iter()
+            .partition(|k| k.any_server() || *kind == servers::Kind::Dungeongate);
+        for k in &cannot {
+            let line = format!(
+                "{label}: {} not run: it has no watching (dungeongate only)",
+                k.to_possible_value()
+                    .map_or_else(|| format!("{k:?}"), |v| v.get_name().to_owned())
+            );
+            println!("{line}");
+            notes.push(line);
+        }
+        if runs.is_empty() {
+            continue;
+        }
         let server = match tokio::task::block_in_place(|| servers::start(*kind, &env)) {
             Ok(s) => s,
             Err(Skip::Missing(why)) => {
@@ -201,16 +291,16 @@ pub async fn run(a: &Args) -> anyhow::Result<Vec<Outcome>> {
             algorithms: Algorithms::default(),
             io_timeout: Duration::from_secs(10),
             server_pid: Some(server.pid),
-            game_comms: vec!["cat".to_owned()],
+            // `loadtest` is the stream game (this binary, run by dungeongate for spectate).
+            game_comms: vec!["cat".to_owned(), "loadtest".to_owned()],
             echo_command: "cat".to_owned(),
             bulk_command: "bulk".to_owned(),
         })?);
-        for k in &kinds {
+        for k in &runs {
             let o = scenario::run(*k, &target, &plan).await;
             report::print_outcome(&o);
             outcomes.push(o);
         }
-        measured.push(label.to_owned());
         tokio::task::block_in_place(|| drop(server));
     }
     let first = a
@@ -224,8 +314,8 @@ pub async fn run(a: &Args) -> anyhow::Result<Vec<Outcome>> {
         "== compare{} ({:.0} s){}",
         if a.quick { " --quick" } else { "" },
         started.elapsed().as_secs_f64(),
-        if measured.len() < all.len() {
-            format!("; not measured: {}", notes.join("; "))
+        if !notes.is_empty() {
+            format!("; {}", notes.join("; "))
         } else {
             String::new()
         }

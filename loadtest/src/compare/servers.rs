@@ -7,6 +7,7 @@
 //! | user auth | ed25519 key | ed25519 key | ed25519 key |
 //! | `exec cat` | game `cat` = `/bin/cat` in a PTY | forced command `game.sh` → `exec /bin/cat` | same as sshd |
 //! | `exec bulk` | game `bulk` = `/bin/cat /dev/zero` | `game.sh` → `exec /bin/cat /dev/zero` | same |
+//! | `exec stream` | game `stream` = `loadtest stream-game` (spectate only) | — | — |
 //! | logging | `warn` | `LogLevel ERROR` | stderr to a file (no level knob) |
 //!
 //! The peers need root (they switch to the user) and a system user ([`BENCH_USER`], created if
@@ -28,6 +29,12 @@ use tempfile::TempDir;
 
 /// The system user the peers log in as (dungeongate gets an account of the same name).
 pub const BENCH_USER: &str = "dgbench";
+
+/// Game id of the stream game dungeongate runs for the spectate scenario.
+pub const STREAM_GAME: &str = "stream";
+
+/// Account names of the spectate players: this and a 4-digit number.
+pub const PLAYER_PREFIX: &str = "sp";
 
 /// Where [`BENCH_USER`]'s home is created.
 const BENCH_HOME: &str = "/var/lib/dgbench";
@@ -73,6 +80,19 @@ pub struct Env {
     pub dungeongate: Option<PathBuf>,
     /// dungeongate's `cores` setting (`auto` when none).
     pub dg_cores: Option<usize>,
+    /// What the spectate scenario needs of dungeongate (none: it does not run).
+    pub spectate: Option<Spectate>,
+}
+
+/// The spectate scenario's players and game.
+#[derive(Debug, Clone, Copy)]
+pub struct Spectate {
+    /// Player accounts to create ([`PLAYER_PREFIX`]`0000` upwards, with the client's key).
+    pub players: usize,
+    /// Frames per second of the stream game.
+    pub hz: f64,
+    /// Bytes per frame of the stream game.
+    pub bytes: usize,
 }
 
 /// A started server; dropping it stops it.
@@ -151,6 +171,20 @@ fn start_dungeongate(env: &Env) -> Result<Running, Skip> {
     let cores = env
         .dg_cores
         .map_or(serde_json::json!("auto"), |n| serde_json::json!(n));
+    let mut games = serde_json::json!([
+        // The bench account runs hundreds of these at once; they keep no save.
+        {"id": "cat", "name": "Cat", "command": "/bin/cat", "concurrent_per_account": true},
+        {"id": "bulk", "name": "Bulk", "command": "/bin/cat", "args": ["/dev/zero"],
+         "concurrent_per_account": true},
+    ]);
+    if let (Some(sp), Some(list)) = (env.spectate, games.as_array_mut()) {
+        // This binary is the game (`loadtest stream-game`).
+        let exe = std::env::current_exe().map_err(|e| Skip::Failed(e.into()))?;
+        list.push(serde_json::json!({
+            "id": STREAM_GAME, "name": "Stream", "command": exe,
+            "args": ["stream-game", "--hz", sp.hz.to_string(), "--bytes", sp.bytes.to_string()],
+        }));
+    }
     let cfg = serde_json::json!({
         "server_id": "dg-loadtest",
         "data_dir": dir.path().join("data"),
@@ -170,12 +204,7 @@ fn start_dungeongate(env: &Env) -> Result<Running, Skip> {
         // A throw-away bench server: its games may run as whoever runs the bench.
         "games_as_server_user": true,
         "banner": "## $SERVERID\n",
-        "games": [
-            // The bench account runs hundreds of these at once; they keep no save.
-            {"id": "cat", "name": "Cat", "command": "/bin/cat", "concurrent_per_account": true},
-            {"id": "bulk", "name": "Bulk", "command": "/bin/cat", "args": ["/dev/zero"],
-             "concurrent_per_account": true},
-        ],
+        "games": games,
         "log": {"format": "text", "level": "warn"},
     });
     let config = dir.path().join("config.yaml");
@@ -208,6 +237,11 @@ fn start_dungeongate(env: &Env) -> Result<Running, Skip> {
     let pubpath = pubfile.to_string_lossy().into_owned();
     cli(&["user", "add", BENCH_USER], "loadtest-password-1\n").map_err(Skip::Failed)?;
     cli(&["user", "key", "add", BENCH_USER, &pubpath], "").map_err(Skip::Failed)?;
+    for i in 0..env.spectate.map_or(0, |sp| sp.players) {
+        let name = crate::scenario::spectate::player_name(PLAYER_PREFIX, i);
+        cli(&["user", "add", &name], "loadtest-password-1\n").map_err(Skip::Failed)?;
+        cli(&["user", "key", "add", &name, &pubpath], "").map_err(Skip::Failed)?;
+    }
     let log =
         fs::File::create(dir.path().join("server.log")).map_err(|e| Skip::Failed(e.into()))?;
     let mut child = Command::new(&bin)

@@ -45,13 +45,13 @@ pub struct Opts {
 
 /// What one typing session measured.
 #[derive(Default)]
-struct Typed {
+pub(super) struct Typed {
     /// Letter round trips.
-    keys: Latencies,
+    pub(super) keys: Latencies,
     /// Enter round trips (through the game).
-    lines: Latencies,
+    pub(super) lines: Latencies,
     /// Failures.
-    errors: Errors,
+    pub(super) errors: Errors,
 }
 
 /// Runs the scenario.
@@ -139,8 +139,9 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     out
 }
 
-/// Types until `deadline`: a letter per tick, Enter every `line` letters.
-async fn type_keys(
+/// Types until `deadline`: a letter per tick, Enter every `line` letters (also the
+/// `spectate` scenario's watched player).
+pub(super) async fn type_keys(
     ch: &mut Channel<Msg>,
     first: tokio::time::Instant,
     deadline: tokio::time::Instant,
@@ -234,7 +235,7 @@ async fn read_bytes(
 }
 
 /// Discards output until none has come for `quiet` (or `max` passed).
-async fn drain_quiet(ch: &mut Channel<Msg>, quiet: Duration, max: Duration) {
+pub(super) async fn drain_quiet(ch: &mut Channel<Msg>, quiet: Duration, max: Duration) {
     let end = tokio::time::Instant::now() + max;
     loop {
         let until = (tokio::time::Instant::now() + quiet).min(end);

@@ -141,7 +141,7 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
 }
 
 /// Waits (bounded) until the tree shows `want` more game processes than at the start.
-async fn wait_for_games(target: &Target, base: u64, want: usize) {
+pub(super) async fn wait_for_games(target: &Target, base: u64, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         match target.sample(false) {

@@ -1,14 +1,15 @@
 //! The scenarios. Each is bounded in count and time, prints a progress line while it runs,
 //! and returns one [`Outcome`] with the server's CPU (from `/proc`) next to the client's own.
 //!
-//! Adding a scenario (e.g. `spectate` once spectating exists): a module with an `Opts` struct
-//! and `async fn run(target: &Arc<Target>, opts: &Opts) -> Outcome`, a variant of [`Kind`],
-//! a field in [`Plan`], and a line in [`run`].
+//! Adding a scenario: a module with an `Opts` struct and
+//! `async fn run(target: &Arc<Target>, opts: &Opts) -> Outcome`, a variant of [`Kind`], a
+//! field in [`Plan`], and a line in [`run`].
 
 pub mod echo;
 pub mod flood;
 pub mod idle;
 pub mod session;
+pub mod spectate;
 pub mod storm;
 pub mod throughput;
 
@@ -33,11 +34,19 @@ pub enum Kind {
     Echo,
     /// One session receiving a bulk stream.
     Throughput,
+    /// Watchers of streaming games (dungeongate only).
+    Spectate,
 }
 
 impl Kind {
-    /// Every scenario, in the order `compare` runs them.
+    /// The scenarios every server runs, in the order `compare` runs them by default.
+    /// `spectate` is not among them: only dungeongate has watching, so it runs when asked.
     pub const ALL: [Kind; 4] = [Kind::Storm, Kind::Idle, Kind::Echo, Kind::Throughput];
+
+    /// Whether a server without watching (OpenSSH, dropbear) can run it.
+    pub fn any_server(self) -> bool {
+        self != Kind::Spectate
+    }
 }
 
 /// Settings of every scenario (what `compare` runs against each server).
@@ -51,6 +60,8 @@ pub struct Plan {
     pub echo: echo::Opts,
     /// `throughput` settings.
     pub throughput: throughput::Opts,
+    /// `spectate` settings.
+    pub spectate: spectate::Opts,
 }
 
 /// Runs one scenario of `plan` against `target`.
@@ -60,6 +71,7 @@ pub async fn run(kind: Kind, target: &Arc<Target>, plan: &Plan) -> Outcome {
         Kind::Idle => idle::run(target, &plan.idle).await,
         Kind::Echo => echo::run(target, &plan.echo).await,
         Kind::Throughput => throughput::run(target, &plan.throughput).await,
+        Kind::Spectate => spectate::run(target, &plan.spectate).await,
     }
 }
 

@@ -44,7 +44,7 @@ impl DataCore {
         } else {
             self.control_backlog.push_back(msg);
         }
-        self.wakes.owe(0);
+        self.wakes.owe(self.control_wake);
     }
 
     pub(super) fn flush_control_backlog(&mut self) {
@@ -53,7 +53,7 @@ impl DataCore {
                 self.control_backlog.push_front(msg);
                 break;
             }
-            self.wakes.owe(0);
+            self.wakes.owe(self.control_wake);
         }
     }
 
@@ -86,6 +86,8 @@ impl DataCore {
             }
         }
         self.flush_control_backlog();
+        self.drain_peers();
+        self.recording_reports();
         while let Some(done) = self.spawns.try_recv() {
             self.spawned(done);
         }
@@ -183,6 +185,8 @@ impl DataCore {
                 .tick(&self.metrics, std::mem::take(&mut self.busy), at);
             self.metrics
                 .set_buffer_pool_in_use(self.bufs.in_use() + self.sends_in_flight());
+            self.report_games();
+            self.flush_recordings();
         }
         let left = self.sampler.next_tick().saturating_duration_since(at);
         let next = now + u64::try_from(left.as_millis()).unwrap_or(SAMPLE_MS).max(1);

@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 
 mod cross;
 mod play;
+mod watch;
+
+use crate::reactor::view::GameView;
+use watch::unix_now;
+pub use watch::{PeerLink, PeerMsg};
 
 /// Provided receive buffers per core (4 KiB each).
 const RECV_BUFFERS: u16 = 512;
@@ -67,6 +72,8 @@ pub enum FromControl {
 /// A game spawn's result, from the blocking pool.
 pub struct SpawnDone {
     conn: ConnRef,
+    /// The player's terminal at the start (columns, rows).
+    size: (u16, u16),
     key: GameKey,
     game_id: String,
     user: String,
@@ -109,6 +116,12 @@ pub struct DataCoreParts {
     pub eventfd: Arc<OwnedFd>,
     pub spawn_pool: Arc<Pool>,
     pub spawns: (Post<SpawnDone>, Mailbox<SpawnDone>),
+    /// Queues to every other data core (`None` at this core's own index).
+    pub peers: Vec<Option<PeerLink>>,
+    /// Queues from every other data core.
+    pub peers_rx: Vec<Option<Consumer<PeerMsg>>>,
+    /// The core's ttyrec writer.
+    pub recorder: crate::reactor::recorder::Recorder,
 }
 
 pub struct DataCore {
@@ -158,6 +171,17 @@ pub struct DataCore {
     sample_armed: Option<Millis>,
     /// Accept failures since the last warning.
     accept_failures: (Option<Instant>, u64),
+    /// Links to the other data cores (watching).
+    peers: Vec<Option<PeerLink>>,
+    peers_rx: Vec<Option<Consumer<PeerMsg>>>,
+    /// This core's watchers of games on other cores.
+    watching: HashMap<crate::watch::GameRef, Vec<crate::reactor::view::Watcher>>,
+    /// A watched game's output after the sanitiser (reused).
+    watch_buf: Vec<u8>,
+    /// The control core's index among the wake-ups.
+    control_wake: usize,
+    /// The ttyrec writer.
+    recorder: crate::reactor::recorder::Recorder,
 }
 
 impl DataCore {
@@ -202,6 +226,12 @@ impl DataCore {
             sampler,
             sample_armed: None,
             accept_failures: (None, 0),
+            control_wake: p.peers.len(),
+            peers: p.peers,
+            peers_rx: p.peers_rx,
+            watching: HashMap::new(),
+            watch_buf: Vec::new(),
+            recorder: p.recorder,
         })
     }
 
@@ -248,6 +278,8 @@ impl DataCore {
         }
         self.wakes.send(&mut self.ring);
         self.ring.turn(Some(Duration::ZERO));
+        // Every recording on its way to the disk gets there.
+        self.recorder.close();
         tracing::debug!(core = self.id, "core stopped");
     }
 }
@@ -681,9 +713,16 @@ impl DataCore {
                         if let Err(e) = crate::pty::resize(&g.master, size) {
                             tracing::debug!(error = %e, "pty resize failed");
                         }
+                        g.view.resize(size.cols, size.rows);
                         self.metrics.pty_op(PtyOp::Resize);
                     }
+                    if let Some(g) = self.game_slot_of(slot, game) {
+                        self.screen_to_all_watchers(g);
+                    }
                 }
+                Effect::Watch { watch, game } => self.watch(r, watch, game, true),
+                Effect::Resync { watch, game } => self.watch(r, watch, game, false),
+                Effect::Unwatch { watch, game } => self.unwatch(r, watch, game),
                 Effect::PtySignal { game, signal } => {
                     if let Some(g) = self.game_of(slot, game) {
                         g.signal(signal);

@@ -161,6 +161,7 @@ impl DataCore {
                             conn.session.handle_pty_output(key, out, now);
                         }
                     }
+                    self.game_output(g, n, now);
                 }
                 Read::Empty => game.readable = false,
                 Read::Closed => {
@@ -218,7 +219,11 @@ impl DataCore {
         if !self.games.contains(g) {
             return;
         }
+        self.end_watching(g);
         let mut game = self.games.remove(g);
+        if let Some(r) = game.recording.take() {
+            self.recorder.finish(r);
+        }
         self.shared.games.fetch_sub(1, Ordering::Relaxed);
         game.exited = true;
         game.disarm(&mut self.ring, g);
@@ -260,6 +265,7 @@ impl DataCore {
         terminal: crate::game::TerminalInfo,
         claimed: bool,
     ) {
+        let size = (terminal.size.cols, terminal.size.rows);
         let games = self.shared.games.fetch_add(1, Ordering::Relaxed);
         let open = self.shared.connections.load(Ordering::Relaxed);
         let no_room = if crate::pty::fdlimit::game_fits(self.shared.fd_limit, open, games) {
@@ -280,6 +286,7 @@ impl DataCore {
                 .map_err(SpawnError::Failed);
                 post.send(SpawnDone {
                     conn,
+                    size,
                     key,
                     game_id: gid,
                     user: u,
@@ -299,6 +306,7 @@ impl DataCore {
         if let Some(text) = no_room {
             self.spawned(SpawnDone {
                 conn,
+                size,
                 key,
                 game_id,
                 user,
@@ -357,8 +365,13 @@ impl DataCore {
             claimed: done.claimed,
             game_idx,
             span,
+            view: GameView::new(done.size.0, done.size.1, self.peers.len(), now),
+            started_unix: unix_now(),
+            recording: None,
         });
+        self.start_recording(g);
         self.metrics.pty_op(PtyOp::Open);
+        self.list_game(g);
         if let Some(game) = self.games.get_mut(g) {
             game.arm(&mut self.ring, g);
         }
