@@ -52,6 +52,14 @@ pub struct QuickAckStream {
     inner: TcpStream,
 }
 
+impl QuickAckStream {
+    /// The plain socket, for a reader that no longer answers anything (quick ACKs would
+    /// only cost it a system call per read).
+    pub fn into_inner(self) -> TcpStream {
+        self.inner
+    }
+}
+
 impl AsyncRead for QuickAckStream {
     fn poll_read(
         mut self: Pin<&mut Self>,

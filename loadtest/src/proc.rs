@@ -86,6 +86,28 @@ pub fn self_cpu_ns() -> u64 {
     tv_ns(ru.ru_utime).saturating_add(tv_ns(ru.ru_stime))
 }
 
+/// CPU nanoseconds every CPU of the machine has spent busy (all but idle and iowait), from
+/// the first line of `/proc/stat`: with the server's, the games' and the client's own CPU it
+/// tells how much other work shared the machine during a run.
+pub fn machine_busy_ns() -> Option<u64> {
+    let text = fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy: u64 = f
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 3 && i != 4)
+        .map(|(_, v)| *v)
+        .sum();
+    Some(busy.saturating_mul(1_000_000_000) / clock_ticks())
+}
+
 /// Live processes whose parent is `pid` (for settling: waiting until the server's
 /// per-connection children are gone).
 pub fn child_count(pid: i32) -> usize {

@@ -213,11 +213,7 @@ impl Target {
         user: &str,
         auth: Option<&Auth>,
     ) -> Result<Handle<Client>, Failure> {
-        let source = self.pick_source();
-        let stream = self
-            .bounded("connect", net::connect(self.addr, source))
-            .await?
-            .map_err(Failure::Connect)?;
+        let stream = self.connect().await?;
         let client = Client::default();
         let farewell = client.farewell.clone();
         // A DISCONNECT from the server surfaces as a generic error from russh: say which.
@@ -249,6 +245,14 @@ impl Target {
             return Err(Failure::AuthRefused);
         }
         Ok(h)
+    }
+
+    /// Opens a TCP connection from the next source address (bounded by the I/O timeout).
+    pub async fn connect(&self) -> Result<net::QuickAckStream, Failure> {
+        let source = self.pick_source();
+        self.bounded("connect", net::connect(self.addr, source))
+            .await?
+            .map_err(Failure::Connect)
     }
 
     /// Opens a session channel on an authenticated connection.
@@ -349,7 +353,7 @@ impl Target {
     }
 
     /// Runs `fut` within the I/O timeout.
-    async fn bounded<F: std::future::Future>(
+    pub async fn bounded<F: std::future::Future>(
         &self,
         what: &'static str,
         fut: F,

@@ -350,3 +350,31 @@ def test_a_game_is_recorded_and_the_recording_replays_to_the_players_screen(watc
             [ttyplay, "-n", str(path)], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
         ).stdout
         assert out == b"".join(b for _, b in frames)
+
+
+def test_a_recording_that_cannot_be_written_stops_with_a_log_line_and_a_metric_not_the_game(
+    server_factory, tmp_path
+):
+    # The recording directory lies under a regular file: no directory can be made there.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file, not a directory\n")
+    srv = server_factory(
+        "rec-broken", config_overrides={"recording": {"dir": str(blocker / "ttyrec")}}
+    )
+    srv.add_user(ALICE, ALICE_PW)
+    srv.start()
+    before = scrape(srv.http_port).total("ttyrec_errors_total")
+    t, player = start_game(srv, "cat")
+    try:
+        player.send(b"still-playing\r")
+        player.wait_for("still-playing")
+        assert wait_until(
+            lambda: scrape(srv.http_port).total("ttyrec_errors_total") > before, IO_TIMEOUT
+        ), "no recording error counted"
+        player.send(b"and-more\r")
+        player.wait_for("and-more")
+        player.send(b"\x04")
+        wait_until(lambda: (player.pump(), player.eof)[1], IO_TIMEOUT)
+    finally:
+        t.close()
+    assert wait_until(lambda: "recording stopped" in srv.log_tail(200), IO_TIMEOUT), srv.log_tail()

@@ -87,6 +87,9 @@ pub struct SpectateArgs {
     /// Override: watcher logins in flight while attaching.
     #[arg(long = "spectate-in-flight")]
     pub in_flight: Option<usize>,
+    /// Override: watchers per game that decrypt and measure (the rest drain; 0: all).
+    #[arg(long = "spectate-lag-sample")]
+    pub lag_sample: Option<usize>,
     /// Watch games that emit nothing (idle watcher memory).
     #[arg(long = "spectate-idle")]
     pub idle: bool,
@@ -186,6 +189,7 @@ pub fn plan(a: &Args) -> Plan {
     sp.window = o.window.unwrap_or(sp.window);
     sp.attach_rate = o.attach_rate.unwrap_or(sp.attach_rate);
     sp.attach_in_flight = o.in_flight.unwrap_or(sp.attach_in_flight);
+    sp.lag_sample = o.lag_sample.unwrap_or(sp.lag_sample);
     sp.idle = o.idle;
     sp.probe_player = o.probe_player;
     p
@@ -204,6 +208,7 @@ fn spectate_plan(watchers: usize, window: Duration, attach_timeout: Duration) ->
         attach_timeout,
         idle: false,
         probe_player: false,
+        lag_sample: 0,
         stream_command: servers::STREAM_GAME.to_owned(),
         player_prefix: servers::PLAYER_PREFIX.to_owned(),
     }

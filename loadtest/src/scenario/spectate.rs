@@ -15,35 +15,45 @@
 //! * `--probe-player`: one more player runs the echo game and types 10 keys/s. Its key round
 //!   trip is measured first with nobody watching, then over the window with W watchers on
 //!   *its* game (so every echo is fanned out to them). With `--games 0` that is all that
-//!   runs; otherwise the stream games and their watchers run next to it.
+//!   runs; otherwise the stream games and their watchers run next to it. It has a thread and
+//!   runtime of its own (see [`probe`]).
+//! * `--lag-sample N`: only N watchers per game run the full (russh) client and measure; the
+//!   others drain their socket without decrypting (see [`sink`]), so that on a small machine
+//!   the client's own CPU does not become what is measured. Frame counts and lag then come
+//!   from the sample; MB delivered is the sample's payload scaled to every watcher (each
+//!   watcher of a game is sent the same stream).
 //!
 //! Players are accounts named `PREFIX0000`, `PREFIX0001`, … with the target's credentials
 //! (`compare` creates them); watchers are guests (`none` auth) named `w0`, `w1`, ….
 //! Watchers attach at a bounded rate with a bounded number of logins in flight; SO_REUSEPORT
 //! spreads their connections over the server's cores.
 
+mod attach;
+mod figures;
 mod follow;
 mod markers;
 mod players;
+mod probe;
+mod sink;
 mod watcher;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use russh::client::Handle;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::echo::{self, Typed};
-use super::session::Session;
 use super::storm::ser_secs;
 use super::{idle, Meter};
-use crate::progress::Progress;
-use crate::report::{Better, Outcome};
+use crate::report::Outcome;
 use crate::stats::{Errors, Latencies};
-use crate::target::Target;
+use crate::target::{Client, Target};
+use figures::{Results, Seen};
 use follow::{Follow, Tally, Window};
+use probe::Probe;
 
 /// Quiet after the watchers attached before memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -52,9 +62,6 @@ const SETTLE: Duration = Duration::from_secs(1);
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
 /// How long after the window closes frames sent in it may still arrive.
 const GRACE: Duration = Duration::from_secs(2);
-/// The probe player's typing rate (a person) and line length.
-const PROBE_PERIOD: Duration = Duration::from_millis(100);
-const PROBE_LINE: usize = 32;
 
 /// `spectate` settings.
 #[derive(Debug, Clone, Serialize, clap::Args)]
@@ -93,6 +100,10 @@ pub struct Opts {
     /// with `--watchers` watching it.
     #[arg(long = "probe-player")]
     pub probe_player: bool,
+    /// Watchers per game that decrypt and measure; the rest only drain their socket
+    /// (0: every watcher measures).
+    #[arg(long = "lag-sample", default_value_t = 0)]
+    pub lag_sample: usize,
     /// Exec command (game id) of the stream game.
     #[arg(long = "stream-command", default_value = "stream")]
     pub stream_command: String,
@@ -101,18 +112,15 @@ pub struct Opts {
     pub player_prefix: String,
 }
 
-/// The watchers once attached: their reading tasks and what the attach phase saw.
-struct Attached {
-    /// One task per attached watcher: (game index, what it read).
-    tasks: JoinSet<Option<(usize, Tally)>>,
-    /// Watchers attached per game index.
-    per_game: HashMap<usize, u64>,
-    /// Login → screen, per watcher.
-    setup: Latencies,
-    /// Why the others did not attach.
-    errors: Errors,
-    /// Wall time of the attach phase.
-    elapsed: Duration,
+/// The players once their games run.
+struct Cast {
+    /// Every watched game: (index, player name).
+    watched: Vec<(usize, String)>,
+    /// The stream players, each reading its game until stop: (index, what it read, its
+    /// connection).
+    followers: JoinSet<(usize, Tally, Handle<Client>)>,
+    /// The probe player, if asked for.
+    probe: Option<Probe>,
 }
 
 /// Runs the scenario.
@@ -123,71 +131,36 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
         serde_json::to_value(o).unwrap_or_default(),
     );
     let base_children = target.server_pid.map_or(0, crate::proc::child_count);
-    let probe_index = o.probe_player.then_some(o.games);
-    let game_command = if o.idle {
-        &target.echo_command
-    } else {
-        &o.stream_command
-    };
-    let mut games: Vec<(String, String)> = (0..o.games)
-        .map(|i| (player_name(&o.player_prefix, i), game_command.clone()))
-        .collect();
-    if let Some(i) = probe_index {
-        games.push((
-            player_name(&o.player_prefix, i),
-            target.echo_command.clone(),
-        ));
-    }
-    note_descriptor_ceiling(target, o.watchers * games.len() + games.len());
-    let procs_before = target.sample(false).map_or(0, |s| s.game_procs);
-    let (started, mut errors) = players::start(target, games).await;
-    if started.is_empty() {
-        out.errors = errors;
-        return out;
-    }
-    idle::wait_for_games(target, procs_before, started.len()).await;
-
-    // Every player reads its game for as long as the watchers do (the probe player reads
-    // only its echoes, as it types).
     let window = Arc::new(Window::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut watched: Vec<(usize, String)> = Vec::new();
-    let mut probe: Option<Session> = None;
-    let mut followers = JoinSet::new();
-    for p in started {
-        watched.push((p.index, p.name));
-        if Some(p.index) == probe_index {
-            probe = Some(p.session);
-            continue;
-        }
-        let (w, stop, mut s) = (window.clone(), stop_rx.clone(), p.session);
-        followers.spawn(async move {
-            let tally = Follow::default().run(&mut s.channel, &w, stop).await;
-            (p.index, tally, s.handle)
-        });
-    }
-    let alone = match probe.as_mut() {
-        Some(s) => Some(type_for(target, s, o.window, "alone").await),
+    let mut errors = Errors::default();
+    let Some(mut cast) = start_players(target, o, &window, &stop_rx, &mut errors).await else {
+        out.errors = errors;
+        return out;
+    };
+    let alone = match cast.probe.as_mut() {
+        Some(p) => p.alone().await,
         None => None,
     };
 
     tokio::time::sleep(SETTLE).await;
     let before = target.sample(true);
-    let attached = attach_all(target, &watched, o, &window, &stop_rx).await;
+    let attached = attach::all(target, &cast.watched, o, &window, &stop_rx).await;
     tokio::time::sleep(if o.idle { IDLE_SETTLE } else { SETTLE }).await;
     let during = target.sample(true);
 
     eprintln!(
         "[spectate {}] {} watchers on {} games; measuring {:.0} s",
         target.label,
-        attached.setup_count(),
-        watched.len(),
+        attached.held(),
+        cast.watched.len(),
         o.window.as_secs_f64()
     );
     window.open();
     let meter = Meter::start(target);
-    let typed_watched = match probe.as_mut() {
-        Some(s) => Some(type_for(target, s, o.window, "watched").await),
+    let busy_before = crate::proc::machine_busy_ns();
+    let watched = match cast.probe.as_mut() {
+        Some(p) => p.watched().await,
         None => {
             tokio::time::sleep(o.window).await;
             None
@@ -195,107 +168,51 @@ pub async fn run(target: &Arc<Target>, o: &Opts) -> Outcome {
     };
     window.close();
     let usage = meter.stop(target, Instant::now());
+    let busy_s = busy_before
+        .zip(crate::proc::machine_busy_ns())
+        .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
+    // Frames sent in the window that are still on their way.
     tokio::time::sleep(GRACE).await;
     let _ = stop_tx.send(true);
 
-    let mut sent: HashMap<usize, u64> = HashMap::new();
-    let mut player_lags = Latencies::default();
-    let mut handles = Vec::new();
-    while let Some(j) = followers.join_next().await {
-        match j {
-            Ok((index, tally, handle)) => {
-                sent.insert(index, tally.markers);
-                player_lags.merge(tally.lags);
-                errors.merge(tally.errors);
-                handles.push(handle);
-            }
-            Err(_) => errors.add("task-panicked"),
-        }
-    }
-    let expected: u64 = attached
-        .per_game
+    let (sent, player_lags, handles) = collect_players(&mut cast.followers, &mut errors).await;
+    let held = attached.held();
+    let measured: u64 = attached.measuring.values().sum();
+    let expected = attached
+        .measuring
         .iter()
         .map(|(g, n)| n * sent.get(g).copied().unwrap_or(0))
         .sum();
-    let Attached {
-        mut tasks,
-        per_game,
-        setup,
-        errors: attach_errors,
-        elapsed,
-    } = attached;
-    errors.merge(attach_errors);
+    let mut tasks = attached.tasks;
+    errors.merge(attached.errors);
     let mut seen = Seen::default();
     while let Some(j) = tasks.join_next().await {
         match j {
-            Ok(Some((_, tally))) => seen.add(tally),
+            Ok(Some((measured, tally))) => seen.add(measured, tally),
             Ok(None) => {}
             Err(_) => errors.add("task-panicked"),
         }
     }
     errors.merge(std::mem::take(&mut seen.errors));
-
-    let held: u64 = per_game.values().sum();
-    out.push("games", watched.len() as f64, "", Better::Info);
-    out.push("watchers", held as f64, "", Better::Higher);
-    out.push(
-        "attach_per_s",
-        held as f64 / elapsed.as_secs_f64().max(1e-9),
-        "watchers/s",
-        Better::Higher,
-    );
-    let (setup, _) = setup.finish();
-    out.push_p50_p99_ms(["attach_p50_ms", "attach_p99_ms"], &setup);
-    let (lag, sorted) = std::mem::take(&mut seen.lags).finish();
-    if lag.count > 0 {
-        out.push_p50_p99_ms(["lag_p50_ms", "lag_p99_ms"], &lag);
-        out.push("lag_max_ms", f64::from(lag.max) / 1e3, "ms", Better::Lower);
-    }
-    let (plag, _) = player_lags.finish();
-    if plag.count > 0 {
-        out.push(
-            "player_lag_p99_ms",
-            f64::from(plag.p99) / 1e3,
-            "ms",
-            Better::Lower,
-        );
-    }
-    if expected > 0 {
-        out.push("frames_expected", expected as f64, "", Better::Info);
-        out.push("frames_received", seen.markers as f64, "", Better::Info);
-        out.push(
-            "frames_missed_pct",
-            expected.saturating_sub(seen.markers) as f64 * 100.0 / expected as f64,
-            "%",
-            Better::Lower,
-        );
-    }
-    out.push("resyncs", seen.resyncs as f64, "", Better::Lower);
-    out.push("watchers_resynced", seen.resynced as f64, "", Better::Lower);
-    let mb = seen.bytes as f64 / 1e6;
-    out.push(
-        "watcher_mb_per_s",
-        mb / usage.wall_s.max(1e-9),
-        "MB/s",
-        Better::Info,
-    );
-    push_memory(&mut out, before, during, held);
-    if let (Some(a), Some(w)) = (alone, typed_watched) {
-        push_probe(&mut out, a, w, &mut errors);
-    }
-    usage.push_into(&mut out, "server_cpu_per_mb_us", mb);
-    if held > 0 {
-        out.push(
-            "server_cpu_per_watcher_us_s",
-            usage.server_cpu_s.unwrap_or(0.0) * 1e6 / usage.wall_s.max(1e-9) / held as f64,
-            "µs CPU per s",
-            Better::Lower,
-        );
-    }
-    out.errors = errors;
-    out.latencies_us = sorted;
+    let results = Results {
+        games: cast.watched.len(),
+        held,
+        measured,
+        attach_s: attached.elapsed.as_secs_f64(),
+        setup: attached.setup,
+        seen,
+        player_lags,
+        expected,
+        usage,
+        busy_s,
+        before,
+        during,
+        probe: alone.zip(watched),
+    };
+    out.latencies_us = figures::push(&mut out, results, &mut errors);
     out.latency_label = "spectate: watcher lag (frame sent → received)";
-    drop(probe);
+    out.errors = errors;
+    drop(cast);
     drop(handles);
     target.settle(base_children, Duration::from_secs(10)).await;
     out
@@ -307,208 +224,81 @@ pub fn player_name(prefix: &str, i: usize) -> String {
     format!("{prefix}{i:04}")
 }
 
-/// What every watcher saw, added up.
-#[derive(Default)]
-struct Seen {
-    lags: Latencies,
-    markers: u64,
-    bytes: u64,
-    resyncs: u64,
-    /// Watchers re-synced at least once.
-    resynced: u64,
-    errors: Errors,
-}
-
-impl Seen {
-    fn add(&mut self, t: Tally) {
-        self.lags.merge(t.lags);
-        self.markers += t.markers;
-        self.bytes += t.bytes;
-        self.resyncs += t.resyncs;
-        self.resynced += u64::from(t.resyncs > 0);
-        self.errors.merge(t.errors);
-    }
-}
-
-impl Attached {
-    fn setup_count(&self) -> u64 {
-        self.per_game.values().sum()
-    }
-}
-
-/// Attaches `o.watchers` watchers to each game (round robin over the games, so each game's
-/// watchers come over the whole attach phase), at most `attach_rate` starts per second and
-/// `attach_in_flight` at once. Returns once every watcher attached or failed; the attached
-/// ones go on reading until `stop`.
-async fn attach_all(
+/// Starts the players (and the probe player) and waits for their games to run; each stream
+/// player then reads its game until `stop`. `None` when no game runs.
+async fn start_players(
     target: &Arc<Target>,
-    games: &[(usize, String)],
     o: &Opts,
     window: &Arc<Window>,
     stop: &watch::Receiver<bool>,
-) -> Attached {
-    let total = o.watchers * games.len();
-    let progress = Progress::start(format!("spectate {} attach", target.label), "watchers");
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Result<Duration, String>)>();
-    let gate = Arc::new(Semaphore::new(o.attach_in_flight.max(1)));
-    let start = tokio::time::Instant::now();
-    let deadline = start + o.attach_timeout;
-    let mut tasks = JoinSet::new();
-    for (k, (game, player)) in games.iter().cycle().take(total).enumerate() {
-        let due = if o.attach_rate > 0.0 {
-            start + Duration::from_secs_f64(k as f64 / o.attach_rate)
-        } else {
-            start
-        };
-        let (t, gate, tx, window, stop, c) = (
-            target.clone(),
-            gate.clone(),
-            tx.clone(),
-            window.clone(),
-            stop.clone(),
-            progress.counters.clone(),
-        );
-        let (game, player) = (*game, player.clone());
-        tasks.spawn(async move {
-            tokio::time::sleep_until(due.min(deadline)).await;
-            let permit = gate.acquire_owned().await;
-            if permit.is_err() || tokio::time::Instant::now() >= deadline {
-                let _ = tx.send((game, Err("attach-deadline".into())));
-                return None;
-            }
-            let t0 = Instant::now();
-            match watcher::attach(&t, &format!("w{k}"), &player, &window).await {
-                Ok(w) => {
-                    drop(permit);
-                    c.ok();
-                    let _ = tx.send((game, Ok(t0.elapsed())));
-                    drop(tx);
-                    let watcher::Watcher {
-                        handle,
-                        mut channel,
-                        follow,
-                    } = w;
-                    let tally = follow.run(&mut channel, &window, stop).await;
-                    drop(handle);
-                    Some((game, tally))
-                }
-                Err(f) => {
-                    c.err();
-                    let _ = tx.send((game, Err(format!("watcher:{}", f.kind()))));
-                    None
-                }
-            }
-        });
-    }
-    drop(tx);
-    let mut a = Attached {
-        tasks,
-        per_game: HashMap::new(),
-        setup: Latencies::default(),
-        errors: Errors::default(),
-        elapsed: Duration::ZERO,
+    errors: &mut Errors,
+) -> Option<Cast> {
+    let command = if o.idle {
+        &target.echo_command
+    } else {
+        &o.stream_command
     };
-    // One message per watcher (every stage of an attach is bounded by the I/O timeout).
-    for _ in 0..total {
-        match rx.recv().await {
-            Some((game, Ok(took))) => {
-                a.setup.record(took);
-                *a.per_game.entry(game).or_default() += 1;
+    let games: Vec<(String, String)> = (0..o.games)
+        .map(|i| (player_name(&o.player_prefix, i), command.clone()))
+        .collect();
+    let all_games = games.len() + usize::from(o.probe_player);
+    note_descriptor_ceiling(target, (o.watchers + 1) * all_games);
+    let procs_before = target.sample(false).map_or(0, |s| s.game_procs);
+    let (started, failed) = players::start(target, games).await;
+    errors.merge(failed);
+    let mut cast = Cast {
+        watched: Vec::new(),
+        followers: JoinSet::new(),
+        probe: None,
+    };
+    if o.probe_player {
+        // The probe's game is numbered after the stream games.
+        let (i, name) = (o.games, player_name(&o.player_prefix, o.games));
+        let cmd = target.echo_command.clone();
+        match Probe::start(target, name.clone(), cmd, o.window).await {
+            Ok(p) => {
+                cast.probe = Some(p);
+                cast.watched.push((i, name));
             }
-            Some((_, Err(kind))) => a.errors.add(&kind),
-            None => break,
+            Err(kind) => errors.add(&kind),
         }
     }
-    a.elapsed = start.elapsed();
-    progress.finish().await;
-    a
-}
-
-/// The probe player types for `seconds` (after draining what its game printed).
-async fn type_for(target: &Target, s: &mut Session, seconds: Duration, phase: &str) -> Typed {
-    let progress = Progress::start(format!("spectate {} probe {phase}", target.label), "keys");
-    echo::drain_quiet(
-        &mut s.channel,
-        Duration::from_millis(150),
-        Duration::from_millis(450),
-    )
-    .await;
-    let first = tokio::time::Instant::now();
-    let typed = echo::type_keys(
-        &mut s.channel,
-        first,
-        first + seconds,
-        PROBE_PERIOD,
-        PROBE_LINE,
-        target.io_timeout,
-        &progress.counters,
-    )
-    .await;
-    progress.finish().await;
-    typed
-}
-
-/// Key round trips of the probe player, alone and watched.
-fn push_probe(out: &mut Outcome, alone: Typed, watched: Typed, errors: &mut Errors) {
-    let (a, _) = alone.keys.finish();
-    let (w, _) = watched.keys.finish();
-    errors.merge(alone.errors);
-    errors.merge(watched.errors);
-    out.push(
-        "key_rtt_p50_us_alone",
-        f64::from(a.p50),
-        "µs",
-        Better::Lower,
-    );
-    out.push(
-        "key_rtt_p99_us_alone",
-        f64::from(a.p99),
-        "µs",
-        Better::Lower,
-    );
-    out.push(
-        "key_rtt_p50_us_watched",
-        f64::from(w.p50),
-        "µs",
-        Better::Lower,
-    );
-    out.push(
-        "key_rtt_p99_us_watched",
-        f64::from(w.p99),
-        "µs",
-        Better::Lower,
-    );
-    if a.p99 > 0 {
-        out.push(
-            "key_rtt_p99_watched_ratio",
-            f64::from(w.p99) / f64::from(a.p99),
-            "x",
-            Better::Lower,
-        );
+    for p in started {
+        cast.watched.push((p.index, p.name));
+        let (w, stop, mut s) = (window.clone(), stop.clone(), p.session);
+        cast.followers.spawn(async move {
+            let tally = Follow::default().run(&mut s.channel, &w, stop).await;
+            (p.index, tally, s.handle)
+        });
     }
+    if cast.watched.is_empty() {
+        return None;
+    }
+    idle::wait_for_games(target, procs_before, cast.watched.len()).await;
+    Some(cast)
 }
 
-/// Server memory per watcher: PSS of the server's own processes (games apart) after the
-/// watchers attached minus before, over the watchers.
-fn push_memory(
-    out: &mut Outcome,
-    before: Option<crate::proc::TreeSample>,
-    during: Option<crate::proc::TreeSample>,
-    held: u64,
-) {
-    let (Some(b), Some(d)) = (before, during) else {
-        return;
-    };
-    if held > 0 {
-        let per = d.server_pss_kib.saturating_sub(b.server_pss_kib) as f64 / held as f64;
-        out.push("server_pss_per_watcher", per, "KiB", Better::Lower);
+/// The players' reading: frames each game sent in the window (by index), the players' own
+/// lag, and their connections (to close once everything is counted).
+async fn collect_players(
+    followers: &mut JoinSet<(usize, Tally, Handle<Client>)>,
+    errors: &mut Errors,
+) -> (HashMap<usize, u64>, Latencies, Vec<Handle<Client>>) {
+    let mut sent = HashMap::new();
+    let mut lags = Latencies::default();
+    let mut handles = Vec::new();
+    while let Some(j) = followers.join_next().await {
+        match j {
+            Ok((index, tally, handle)) => {
+                sent.insert(index, tally.markers);
+                lags.merge(tally.lags);
+                errors.merge(tally.errors);
+                handles.push(handle);
+            }
+            Err(_) => errors.add("task-panicked"),
+        }
     }
-    out.push(
-        "server_pss_total",
-        d.server_pss_kib as f64,
-        "KiB",
-        Better::Lower,
-    );
+    (sent, lags, handles)
 }
 
 /// Says up front when the server's descriptor limit cannot hold `connections` (a watcher
@@ -524,5 +314,18 @@ fn note_descriptor_ceiling(target: &Target, connections: usize) {
                  not fit (raise the hard limit with `ulimit -Hn` as root)"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn player_names_never_contain_each_other() {
+        let a = player_name("sp", 1);
+        let b = player_name("sp", 10);
+        assert_eq!((a.as_str(), b.as_str()), ("sp0001", "sp0010"));
+        assert!(!b.contains(&a) && !a.contains(&b));
     }
 }

@@ -178,6 +178,8 @@ pub struct DataCore {
     watching: HashMap<crate::watch::GameRef, Vec<crate::reactor::view::Watcher>>,
     /// A watched game's output after the sanitiser (reused).
     watch_buf: Vec<u8>,
+    /// Watched games' output of this turn, for their watchers at the turn's end.
+    fanout: Vec<(crate::watch::GameRef, bytes::Bytes)>,
     /// The control core's index among the wake-ups.
     control_wake: usize,
     /// The ttyrec writer.
@@ -231,6 +233,7 @@ impl DataCore {
             peers_rx: p.peers_rx,
             watching: HashMap::new(),
             watch_buf: Vec::new(),
+            fanout: Vec::new(),
             recorder: p.recorder,
         })
     }
@@ -265,6 +268,7 @@ impl DataCore {
             }
             self.completions = completions;
             self.run_pumps();
+            self.flush_fanout();
             self.fire_timers();
             if self.shared.shutdown.load(Ordering::Relaxed) && self.stopping.is_none() {
                 self.begin_stop();

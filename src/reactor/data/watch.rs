@@ -72,6 +72,7 @@ impl DataCore {
 
     /// Effect::Watch / Effect::Resync of the connection `r`.
     pub(super) fn watch(&mut self, r: ConnRef, watch: WatchKey, game: GameRef, new: bool) {
+        self.flush_fanout();
         let watcher = Watcher { conn: r, watch };
         if usize::from(game.core) == self.id {
             let now = now_ms();
@@ -150,34 +151,52 @@ impl DataCore {
         if !game.view.output(bytes, now, &mut self.watch_buf) || self.watch_buf.is_empty() {
             return;
         }
+        // The watchers get it at the end of the turn, after the player's own send: a game
+        // with a thousand watchers must not make its player wait for them.
         let game_ref = game_ref(self.id, g, game.generation);
-        let remote = game.view.remote.iter().any(|&c| c > 0);
-        let chunk = remote.then(|| Bytes::copy_from_slice(&self.watch_buf));
-        // A copy: the sessions' effects (a watcher leaving) change the list meanwhile.
-        let local = game.view.local.clone();
-        for w in &local {
-            if let Some(c) = self.conns.get_mut(w.conn.slot as usize) {
-                if c.sock.generation == w.conn.generation {
-                    c.session.handle_watch_output(w.watch, &self.watch_buf, now);
+        self.fanout
+            .push((game_ref, Bytes::copy_from_slice(&self.watch_buf)));
+    }
+
+    /// Output of watched games, held back this turn, goes to their watchers. Also run before
+    /// anything that gives a watcher a fresh screen (an attach, a resize, the end), so the
+    /// screen always comes after the output it already shows.
+    pub(super) fn flush_fanout(&mut self) {
+        if self.fanout.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let fanout = std::mem::take(&mut self.fanout);
+        for (game_ref, chunk) in &fanout {
+            let Some((_, game)) = self.local_game(*game_ref) else {
+                continue;
+            };
+            // Copies: the sessions' effects (a watcher leaving) change the lists meanwhile.
+            let local = game.view.local.clone();
+            let cores: Vec<usize> = (0..game.view.remote.len())
+                .filter(|&c| game.view.remote.get(c).is_some_and(|&n| n > 0))
+                .collect();
+            for w in &local {
+                if let Some(c) = self.conn(w.conn) {
+                    c.session.handle_watch_output(w.watch, chunk, now);
                 }
             }
+            self.after_watchers(&local);
+            for core in cores {
+                self.send_output(
+                    core,
+                    PeerMsg::Output {
+                        game: *game_ref,
+                        chunk: chunk.clone(),
+                    },
+                );
+            }
         }
-        self.after_watchers(&local);
-        let Some(chunk) = chunk else { return };
-        let cores: Vec<usize> = match self.games.get(g) {
-            Some(game) => (0..game.view.remote.len())
-                .filter(|&c| game.view.remote.get(c).is_some_and(|&n| n > 0))
-                .collect(),
-            None => return,
-        };
-        for core in cores {
-            self.send_output(
-                core,
-                PeerMsg::Output {
-                    game: game_ref,
-                    chunk: chunk.clone(),
-                },
-            );
+        // Keep the list's capacity for the next turn.
+        let mut fanout = fanout;
+        fanout.clear();
+        if self.fanout.is_empty() {
+            self.fanout = fanout;
         }
     }
 
@@ -193,6 +212,7 @@ impl DataCore {
 
     /// The game `g`'s size changed: every watcher gets its screen again.
     pub(super) fn screen_to_all_watchers(&mut self, g: usize) {
+        self.flush_fanout();
         let now = now_ms();
         let Some(game) = self.games.get(g) else {
             return;
@@ -311,6 +331,7 @@ impl DataCore {
 
     /// Game `g` is ending: its watchers go back to their menus, the menus forget it.
     pub(super) fn end_watching(&mut self, g: usize) {
+        self.flush_fanout();
         let now = now_ms();
         let Some(game) = self.games.get_mut(g) else {
             return;
@@ -451,6 +472,7 @@ impl DataCore {
         let now = now_ms();
         match msg {
             PeerMsg::Attach { game, watcher, new } => {
+                self.flush_fanout();
                 let Some((_, g)) = self.local_game(game) else {
                     return self.send_peer(from, PeerMsg::Gone { watcher });
                 };

@@ -42,7 +42,7 @@ impl Window {
     }
 
     /// Whether `ns` falls inside the window.
-    fn holds(&self, ns: u64) -> bool {
+    pub fn holds(&self, ns: u64) -> bool {
         let start = self.start.load(Ordering::Relaxed);
         start != 0 && ns >= start && ns < self.end.load(Ordering::Relaxed)
     }
@@ -137,5 +137,37 @@ impl Follow {
             }
         }
         self.tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::markers::REPAINT;
+    use super::*;
+
+    fn marker(ns: u64) -> Vec<u8> {
+        format!("\x1b[1;1H@T{ns:020}@\x1b[K").into_bytes()
+    }
+
+    #[test]
+    fn only_frames_sent_in_the_window_count_once_each_and_later_repaints_are_resyncs() {
+        let window = Window::default();
+        let mut f = Follow::default();
+        f.feed(REPAINT, &window);
+        f.feed(&marker(1), &window);
+        window.open();
+        let sent = monotonic_ns();
+        f.feed(&marker(sent), &window);
+        // A re-sync repaints the screen, whose top line is the same frame's marker.
+        let mut resync = REPAINT.to_vec();
+        resync.extend_from_slice(&marker(sent));
+        f.feed(&resync, &window);
+        f.feed(&marker(sent + 1), &window);
+        window.close();
+        f.feed(&marker(monotonic_ns() + 1), &window);
+        let t = f.tally;
+        assert_eq!((t.markers, t.repaints, t.resyncs), (2, 2, 1));
+        assert_eq!(t.lags.finish().0.count, 2);
+        assert!(t.bytes > 0);
     }
 }
