@@ -302,8 +302,13 @@ fn dropping_privileges_in_the_game_leaves_every_server_thread_root() {
     assert_eq!(out.trim_end(), user.uid.to_string());
     let tasks = std::fs::read_dir("/proc/self/task").expect("tasks");
     for task in tasks.flatten() {
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
+        // Other tests' threads come and go meanwhile: one that ended has no status to read.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let Some(uid) = status.lines().find(|l| l.starts_with("Uid:")) else {
+            continue;
+        };
         assert_eq!(
             uid.split_whitespace().skip(1).collect::<Vec<_>>(),
             ["0", "0", "0", "0"],
