@@ -9,6 +9,7 @@
 #![no_main]
 
 use dungeongate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use dungeongate::watch::{GameList, GameRef, Listing};
 use libfuzzer_sys::fuzz_target;
 
 /// One screen is at most a few KiB even at 500 columns; a redraw past this is a bug.
@@ -69,6 +70,8 @@ fuzz_target!(|data: &[u8]| {
                 lobby.handle_input(&typed);
                 typed.clear();
             }
+            0xF8 => lobby.handle_game_list(game_list(i), i as u64 * 500),
+            0xF9 => lobby.handle_watch_ended("gone"),
             _ => {
                 typed.push(b);
                 if typed.len() >= 7 {
@@ -83,6 +86,14 @@ fuzz_target!(|data: &[u8]| {
         while let Some(a) = lobby.poll_action() {
             if matches!(a, LobbyAction::Quit) {
                 assert!(lobby.is_finished());
+                continue;
+            }
+            // Watching asks for no answer through the lobby: the list comes when it comes
+            // (0xF8 sends one), a watch goes on until `q` or its end (0xF9, also unasked).
+            if matches!(
+                a,
+                LobbyAction::ListGames | LobbyAction::Watch { .. } | LobbyAction::StopWatching
+            ) {
                 continue;
             }
             assert!(pending.is_none(), "two requests outstanding");
@@ -114,6 +125,36 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
                 lobby.handle_play_refused("one copy at a time".into())
             }
         }
-        Some(LobbyAction::Quit) | None => {}
+        Some(
+            LobbyAction::Quit
+            | LobbyAction::ListGames
+            | LobbyAction::Watch { .. }
+            | LobbyAction::StopWatching,
+        )
+        | None => {}
     }
+}
+
+/// A list of up to 40 games (enough for several pages), some with hostile names.
+fn game_list(i: usize) -> GameList {
+    (0..(i * 7) % 41)
+        .map(|n| Listing {
+            game: GameRef {
+                core: (n % 3) as u16,
+                slot: n as u32,
+                generation: 1,
+            },
+            player: if n % 5 == 0 {
+                format!("p{n}\x1b]52;c;eA==\x07")
+            } else {
+                format!("player{n}")
+            },
+            game_name: "NetHack".into(),
+            cols: 80 + (n % 3) as u16 * 20,
+            rows: 24,
+            started_unix: 1_796_000_000 + n as u64,
+            last_output_ms: (n as u64) * 1000,
+            watchers: n as u32 % 4,
+        })
+        .collect()
 }

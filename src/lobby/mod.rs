@@ -8,6 +8,9 @@
 //! under an operator banner.
 //!
 //! Rules the caller can rely on:
+//! - **Watching** asks nothing that the lobby waits for: `ListGames` (again about once a second
+//!   while [`Lobby::wants_game_list`]), `Watch` (the lobby then draws nothing until `q` or
+//!   [`Lobby::handle_watch_ended`]) and `StopWatching` may come out together.
 //! - **One request at a time.** After an action other than `Quit` is polled, the lobby shows a
 //!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
 //!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
