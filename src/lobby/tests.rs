@@ -4,13 +4,13 @@
 use super::*;
 
 /// A lobby wired to an emulated terminal.
-struct Harness {
+pub(in crate::lobby) struct Harness {
     /// The lobby under test.
-    lobby: Lobby,
+    pub(in crate::lobby) lobby: Lobby,
     /// The terminal the output is rendered into.
     term: vt100::Parser,
     /// Every byte the lobby wrote, to search for leaks.
-    written: Vec<u8>,
+    pub(in crate::lobby) written: Vec<u8>,
 }
 
 impl Harness {
@@ -18,7 +18,7 @@ impl Harness {
         Harness::sized(user, 80, 24)
     }
 
-    fn sized(user: Option<UserInfo>, cols: u16, rows: u16) -> Harness {
+    pub(in crate::lobby) fn sized(user: Option<UserInfo>, cols: u16, rows: u16) -> Harness {
         let mut h = Harness {
             lobby: Lobby::new(context(), user, cols, rows),
             term: vt100::Parser::new(rows, cols, 0),
@@ -29,7 +29,7 @@ impl Harness {
     }
 
     /// Types `bytes` in one chunk and renders the result.
-    fn send(&mut self, bytes: &[u8]) {
+    pub(in crate::lobby) fn send(&mut self, bytes: &[u8]) {
         self.lobby.handle_input(bytes);
         self.flush();
     }
@@ -47,7 +47,7 @@ impl Harness {
     }
 
     /// Moves pending output into the terminal; returns how many bytes there were.
-    fn flush(&mut self) -> usize {
+    pub(in crate::lobby) fn flush(&mut self) -> usize {
         let mut out = Vec::new();
         self.lobby.poll_output(&mut out);
         self.term.process(&out);
@@ -55,7 +55,7 @@ impl Harness {
         out.len()
     }
 
-    fn screen(&self) -> String {
+    pub(in crate::lobby) fn screen(&self) -> String {
         self.term.screen().contents()
     }
 

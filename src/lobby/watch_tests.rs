@@ -1,30 +1,9 @@
 //! The watch menu through the whole lobby: keys in, screen (rendered by `vt100`) and
 //! actions out.
 
-use crate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use crate::lobby::tests::Harness;
+use crate::lobby::{LobbyAction, UserInfo};
 use crate::watch::{GameList, GameRef, Listing};
-
-struct Term {
-    lobby: Lobby,
-    term: vt100::Parser,
-    written: Vec<u8>,
-}
-
-fn context() -> LobbyContext {
-    LobbyContext {
-        server_id: "test".into(),
-        banner: "Welcome to $SERVERID".into(),
-        games: vec![GameEntry {
-            id: "nethack".into(),
-            name: "NetHack".into(),
-            key: 'p',
-            available: true,
-        }],
-        players: 0,
-        watchers: 0,
-        date: "2026-11-29".into(),
-    }
-}
 
 fn game(n: u32, player: &str, last_output_ms: u64, watchers: u32) -> Listing {
     Listing {
@@ -47,51 +26,22 @@ fn list(games: Vec<Listing>) -> GameList {
     GameList::from(games)
 }
 
-impl Term {
-    fn new(user: Option<UserInfo>, cols: u16, rows: u16) -> Term {
-        let mut t = Term {
-            lobby: Lobby::new(context(), user, cols, rows),
-            term: vt100::Parser::new(rows, cols, 0),
-            written: Vec::new(),
-        };
-        t.flush();
-        t
-    }
+/// `w`, then the list arrives.
+fn open(t: &mut Harness, games: Vec<Listing>, now: u64) {
+    t.send(b"w");
+    assert_eq!(actions(t), vec![LobbyAction::ListGames]);
+    assert!(t.lobby.wants_game_list());
+    t.lobby.handle_game_list(list(games), now);
+    t.flush();
+}
 
-    fn send(&mut self, bytes: &[u8]) {
-        self.lobby.handle_input(bytes);
-        self.flush();
-    }
+fn actions(t: &mut Harness) -> Vec<LobbyAction> {
+    std::iter::from_fn(|| t.lobby.poll_action()).collect()
+}
 
-    fn flush(&mut self) -> usize {
-        let mut out = Vec::new();
-        self.lobby.poll_output(&mut out);
-        self.term.process(&out);
-        self.written.extend_from_slice(&out);
-        out.len()
-    }
-
-    fn screen(&self) -> String {
-        self.term.screen().contents()
-    }
-
-    fn actions(&mut self) -> Vec<LobbyAction> {
-        std::iter::from_fn(|| self.lobby.poll_action()).collect()
-    }
-
-    /// `w`, then the list arrives.
-    fn open(&mut self, games: Vec<Listing>, now: u64) {
-        self.send(b"w");
-        assert_eq!(self.actions(), vec![LobbyAction::ListGames]);
-        assert!(self.lobby.wants_game_list());
-        self.lobby.handle_game_list(list(games), now);
-        self.flush();
-    }
-
-    /// The row holding `text`.
-    fn row_of(&self, text: &str) -> Option<usize> {
-        self.screen().lines().position(|l| l.contains(text))
-    }
+/// The row holding `text`.
+fn row_of(t: &Harness, text: &str) -> Option<usize> {
+    t.screen().lines().position(|l| l.contains(text))
 }
 
 #[test]
@@ -103,9 +53,9 @@ fn w_opens_the_list_in_both_lobbies_and_q_goes_back() {
             admin: false,
         }),
     ] {
-        let mut t = Term::new(user, 80, 24);
+        let mut t = Harness::sized(user, 80, 24);
         assert!(t.screen().contains("w) Watch games being played"));
-        t.open(vec![game(1, "bob", 9_000, 2)], 10_000);
+        open(&mut t, vec![game(1, "bob", 9_000, 2)], 10_000);
         let s = t.screen();
         assert!(s.contains("Games being played"), "{s}");
         assert!(s.contains("bob"), "{s}");
@@ -119,26 +69,27 @@ fn w_opens_the_list_in_both_lobbies_and_q_goes_back() {
 
 #[test]
 fn a_row_letter_watches_that_game_and_q_comes_back_to_the_list() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(
+    let mut t = Harness::sized(None, 80, 24);
+    open(
+        &mut t,
         vec![game(1, "bob", 0, 0), game(2, "carol", 5_000, 0)],
         10_000,
     );
     // Sorted by idle time: carol (active 5 s ago) first.
-    let a = t.row_of("a) carol").expect("carol is row a");
-    let b = t.row_of("b) bob").expect("bob is row b");
+    let a = row_of(&t, "a) carol").expect("carol is row a");
+    let b = row_of(&t, "b) bob").expect("bob is row b");
     assert!(a < b);
     t.send(b"b");
     let bob = game(1, "bob", 0, 0).game;
-    assert_eq!(t.actions(), vec![LobbyAction::Watch { game: bob }]);
+    assert_eq!(actions(&mut t), vec![LobbyAction::Watch { game: bob }]);
     // Watching: the lobby draws nothing and asks for no lists; keys other than q do nothing.
     assert!(!t.lobby.wants_game_list());
     t.send(b"hjkl\r");
     assert_eq!(t.flush(), 0);
-    assert!(t.actions().is_empty());
+    assert!(actions(&mut t).is_empty());
     t.send(b"q");
     assert_eq!(
-        t.actions(),
+        actions(&mut t),
         vec![LobbyAction::StopWatching, LobbyAction::ListGames]
     );
     assert!(t.lobby.wants_game_list());
@@ -147,21 +98,22 @@ fn a_row_letter_watches_that_game_and_q_comes_back_to_the_list() {
 
 #[test]
 fn the_game_ending_brings_the_watcher_back_with_a_message() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(vec![game(1, "bob", 0, 0)], 1_000);
+    let mut t = Harness::sized(None, 80, 24);
+    open(&mut t, vec![game(1, "bob", 0, 0)], 1_000);
     t.send(b"a");
-    let _ = t.actions();
+    let _ = actions(&mut t);
     t.lobby
         .handle_watch_ended("The game you were watching has ended.");
     t.flush();
-    assert_eq!(t.actions(), vec![LobbyAction::ListGames]);
+    assert_eq!(actions(&mut t), vec![LobbyAction::ListGames]);
     assert!(t.screen().contains("The game you were watching has ended."));
 }
 
 #[test]
 fn columns_sort_both_ways_and_search_filters_by_name() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(
+    let mut t = Harness::sized(None, 80, 24);
+    open(
+        &mut t,
         vec![
             game(1, "zed", 0, 5),
             game(2, "amy", 0, 1),
@@ -170,12 +122,12 @@ fn columns_sort_both_ways_and_search_filters_by_name() {
         1_000,
     );
     t.send(b"1");
-    assert!(t.row_of("a) amy").is_some(), "{}", t.screen());
+    assert!(row_of(&t, "a) amy").is_some(), "{}", t.screen());
     t.send(b"1");
-    assert!(t.row_of("a) zed").is_some(), "{}", t.screen());
+    assert!(row_of(&t, "a) zed").is_some(), "{}", t.screen());
     t.send(b"5");
     assert!(
-        t.row_of("a) mo").is_some(),
+        row_of(&t, "a) mo").is_some(),
         "most watchers first: {}",
         t.screen()
     );
@@ -193,8 +145,8 @@ fn pages_fit_the_terminal_and_a_bigger_one_shows_more() {
     let games: Vec<Listing> = (0..40)
         .map(|i| game(i, &format!("p{i:02}"), 0, 0))
         .collect();
-    let mut small = Term::new(None, 80, 24);
-    small.open(games.clone(), 0);
+    let mut small = Harness::sized(None, 80, 24);
+    open(&mut small, games.clone(), 0);
     let s = small.screen();
     assert!(s.contains("page 1 of"), "{s}");
     assert!(s.lines().count() <= 24);
@@ -202,23 +154,23 @@ fn pages_fit_the_terminal_and_a_bigger_one_shows_more() {
     assert!(small.screen().contains("page 2 of"));
     small.send(b"<");
     assert!(small.screen().contains("page 1 of"));
-    let mut big = Term::new(None, 100, 50);
-    big.open(games, 0);
+    let mut big = Harness::sized(None, 100, 50);
+    open(&mut big, games, 0);
     assert!(big.screen().contains("page 1 of 2"), "{}", big.screen());
 }
 
 #[test]
 fn star_picks_a_game_and_says_so_when_there_is_none() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(Vec::new(), 0);
+    let mut t = Harness::sized(None, 80, 24);
+    open(&mut t, Vec::new(), 0);
     assert!(t.screen().contains("Nobody is playing right now."));
     t.send(b"*");
-    assert!(t.actions().is_empty());
+    assert!(actions(&mut t).is_empty());
     t.lobby
         .handle_game_list(list(vec![game(4, "bob", 0, 0)]), 5);
     t.send(b"*");
     assert_eq!(
-        t.actions(),
+        actions(&mut t),
         vec![LobbyAction::Watch {
             game: game(4, "bob", 0, 0).game
         }]
@@ -227,8 +179,8 @@ fn star_picks_a_game_and_says_so_when_there_is_none() {
 
 #[test]
 fn a_refresh_redraws_in_place_without_clearing_the_screen() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(vec![game(1, "bob", 0, 0)], 1_000);
+    let mut t = Harness::sized(None, 80, 24);
+    open(&mut t, vec![game(1, "bob", 0, 0)], 1_000);
     let before = t.written.len();
     t.lobby
         .handle_game_list(list(vec![game(1, "bob", 0, 3)]), 2_500);
@@ -247,8 +199,8 @@ fn a_refresh_redraws_in_place_without_clearing_the_screen() {
 
 #[test]
 fn player_names_cannot_inject_escape_sequences() {
-    let mut t = Term::new(None, 80, 24);
-    t.open(vec![game(1, "evil\x1b]52;c;aGk=\x07", 0, 0)], 0);
+    let mut t = Harness::sized(None, 80, 24);
+    open(&mut t, vec![game(1, "evil\x1b]52;c;aGk=\x07", 0, 0)], 0);
     let all = String::from_utf8_lossy(&t.written).into_owned();
     assert!(!all.contains("\x1b]52"), "{all:?}");
 }

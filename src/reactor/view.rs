@@ -77,6 +77,13 @@ impl GameView {
         out
     }
 
+    /// The other cores with watchers of this game.
+    pub fn watching_cores(&self) -> Vec<usize> {
+        (0..self.remote.len())
+            .filter(|&c| self.remote.get(c).is_some_and(|&n| n > 0))
+            .collect()
+    }
+
     pub fn watched(&self) -> bool {
         !self.local.is_empty() || self.remote.iter().any(|&n| n > 0)
     }

@@ -16,7 +16,7 @@ use crate::ssh::client::{ClientAuth, ClientConfig, ClientEvent};
 use crate::ssh::msg;
 
 /// A visitor with no account: the anonymous lobby.
-fn guest() -> ClientConfig {
+pub(super) fn guest() -> ClientConfig {
     ClientConfig::new("visitor", ClientAuth::None)
 }
 

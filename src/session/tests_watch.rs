@@ -10,13 +10,9 @@
 )]
 
 use super::harness::*;
+use super::tests::guest;
 use super::WatchKey;
-use crate::ssh::client::{ClientAuth, ClientConfig};
 use crate::watch::{GameRef, Listing};
-
-fn guest() -> ClientConfig {
-    ClientConfig::new("visitor", ClientAuth::None)
-}
 
 fn bobs_game() -> Listing {
     Listing {

@@ -173,9 +173,7 @@ impl DataCore {
             };
             // Copies: the sessions' effects (a watcher leaving) change the lists meanwhile.
             let local = game.view.local.clone();
-            let cores: Vec<usize> = (0..game.view.remote.len())
-                .filter(|&c| game.view.remote.get(c).is_some_and(|&n| n > 0))
-                .collect();
+            let cores = game.view.watching_cores();
             for w in &local {
                 if let Some(c) = self.conn(w.conn) {
                     c.session.handle_watch_output(w.watch, chunk, now);
@@ -224,9 +222,7 @@ impl DataCore {
         let screen = game.view.repaint();
         let (cols, rows) = (game.view.cols, game.view.rows);
         let local = game.view.local.clone();
-        let cores: Vec<usize> = (0..game.view.remote.len())
-            .filter(|&c| game.view.remote.get(c).is_some_and(|&n| n > 0))
-            .collect();
+        let cores = game.view.watching_cores();
         for w in &local {
             if let Some(c) = self.conn(w.conn) {
                 c.session
@@ -339,9 +335,7 @@ impl DataCore {
         let game_ref = game_ref(self.id, g, game.generation);
         let was = game.view.watched();
         let local = std::mem::take(&mut game.view.local);
-        let cores: Vec<usize> = (0..game.view.remote.len())
-            .filter(|&c| game.view.remote.get(c).is_some_and(|&n| n > 0))
-            .collect();
+        let cores = game.view.watching_cores();
         for w in &local {
             if let Some(c) = self.conn(w.conn) {
                 c.session.handle_watch_ended(w.watch, GAME_ENDED, now);
