@@ -246,6 +246,13 @@ pub struct LogConfig {
 /// Built-in games this binary carries.
 pub const BUILTIN_GAMES: &[&str] = &["amulet"];
 
+impl Config {
+    /// The configured game `id`.
+    pub fn game(&self, id: &str) -> Option<&GameConfig> {
+        self.games.iter().find(|g| g.id == id)
+    }
+}
+
 /// Keys the lobby keeps for itself.
 const RESERVED_KEYS: &[char] = &['c', 'e', 'q', 'a', 'w', 'o', 'k', 'l', 'r'];
 

@@ -194,32 +194,37 @@ impl Recorder {
             Vec::new()
         };
         let batch = r.rec.take(spare);
-        self.queued.fetch_add(batch.len(), Ordering::Relaxed);
-        let len = batch.len();
-        if let Some(jobs) = &self.jobs {
-            if let Err(e) = jobs.try_send(Job::Write { id: r.id, batch }) {
-                // Lost: the recording carries on after a gap it cannot mark (rare: the byte
-                // bound holds writes back long before the job queue fills).
-                self.queued.fetch_sub(len, Ordering::Relaxed);
-                drop(e);
-                self.metrics.recording_failed("io");
-            }
+        if !self.send_write(r.id, batch) {
+            // Lost: the recording carries on after a gap it cannot mark (rare: the byte
+            // bound holds writes back long before the job queue fills).
+            self.metrics.recording_failed("io");
         }
+    }
+
+    /// Queue a batch for the writer, counted in the byte bound until it is written; false
+    /// when the queue did not take it (then it is not counted).
+    fn send_write(&mut self, id: RecId, batch: Batch) -> bool {
+        let Some(jobs) = &self.jobs else {
+            return false;
+        };
+        let len = batch.len();
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        if jobs.try_send(Job::Write { id, batch }).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     /// The game ended: what is pending goes out, then the file is finished.
     pub fn finish(&mut self, mut r: GameRecording) {
         // At the end nothing is left behind for the queue's bound: the game is gone.
+        if r.rec.pending() > 0 && !self.send_write(r.id, r.rec.take(Vec::new())) {
+            tracing::warn!("the recording writer is too far behind; a recording's end is lost");
+        }
         let Some(jobs) = &self.jobs else {
             return;
         };
-        if r.rec.pending() > 0 {
-            let batch = r.rec.take(Vec::new());
-            self.queued.fetch_add(batch.len(), Ordering::Relaxed);
-            if jobs.try_send(Job::Write { id: r.id, batch }).is_err() {
-                tracing::warn!("the recording writer is too far behind; a recording's end is lost");
-            }
-        }
         if jobs.try_send(Job::Finish { id: r.id }).is_err() {
             // The file stays open until the core stops (then every file is finished).
             tracing::warn!("the recording writer is too far behind; a recording is finished late");

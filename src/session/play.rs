@@ -54,7 +54,7 @@ impl Session {
     /// terminal and no other game on the connection.
     pub(super) fn start_exec(&mut self, id: ChannelId, command: &str) {
         let config = self.env.config.clone();
-        let game = config.games.iter().find(|g| g.id == command);
+        let game = config.game(command);
         let user = self.auth.user().map(|u| u.name.clone());
         let refusal = match (game, &user) {
             (None, _) => Some(not_a_game(command, &config.games)),
@@ -261,7 +261,7 @@ impl Session {
     }
 
     fn game_config(&self, game_id: &str) -> Option<&GameConfig> {
-        self.env.config.games.iter().find(|g| g.id == game_id)
+        self.env.config.game(game_id)
     }
 }
 

@@ -30,7 +30,6 @@ mod play;
 mod watch;
 
 use crate::reactor::view::GameView;
-use watch::unix_now;
 pub use watch::{PeerLink, PeerMsg};
 
 /// Provided receive buffers per core (4 KiB each).

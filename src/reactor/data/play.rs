@@ -274,7 +274,7 @@ impl DataCore {
             let post = self.spawn_post.clone();
             let (gid, u) = (game_id.clone(), user.clone());
             let job = move || {
-                let result = match config.games.iter().find(|g| g.id == gid) {
+                let result = match config.game(&gid) {
                     None => Err(format!("no game {gid}")),
                     // File-system preparation and clone/exec can block: off the reactor.
                     Some(game) => {
@@ -366,7 +366,7 @@ impl DataCore {
             game_idx,
             span,
             view: GameView::new(done.size.0, done.size.1, self.peers.len(), now),
-            started_unix: unix_now(),
+            started_unix: crate::auth::now_unix(),
             recording: None,
         });
         self.start_recording(g);

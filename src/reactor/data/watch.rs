@@ -51,13 +51,6 @@ pub struct PeerLink {
     pub backlog: VecDeque<PeerMsg>,
 }
 
-/// Seconds since the Unix epoch.
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl DataCore {
     fn local_game(&mut self, game: GameRef) -> Option<(usize, &mut Game)> {
         if usize::from(game.core) != self.id {
@@ -256,9 +249,7 @@ impl DataCore {
             return;
         }
         let name = config
-            .games
-            .iter()
-            .find(|c| c.id == game.game_id)
+            .game(&game.game_id)
             .map_or(game.game_id.as_str(), |c| c.name.as_str());
         // Names are validated (letters and digits; ids from the config): safe path parts.
         let dir = rc.dir.join(&game.user).join(&game.game_id);
@@ -308,9 +299,7 @@ impl DataCore {
         let game_name = self
             .env
             .config
-            .games
-            .iter()
-            .find(|c| c.id == game.game_id)
+            .game(&game.game_id)
             .map_or_else(|| game.game_id.clone(), |c| c.name.clone());
         let listing = Listing {
             game: game_ref(self.id, g, game.generation),
