@@ -14,7 +14,9 @@ use dungeongate::reactor::ring::ENTERS;
 use dungeongate::ssh::client::Client;
 use inproc::pump;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 struct Counting;
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -27,7 +29,7 @@ fn on_core() -> bool {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if on_core() {
-            CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            counted();
         }
         unsafe { System.alloc(layout) }
     }
@@ -36,10 +38,35 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
         if on_core() {
-            CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            counted();
         }
         unsafe { System.realloc(ptr, layout, new) }
     }
+}
+
+/// Set while keys are measured: the first allocation then is kept with its backtrace, so a
+/// failure says where it came from (a rare one is otherwise hard to catch again).
+static MEASURING: AtomicBool = AtomicBool::new(false);
+static FIRST: Mutex<Option<String>> = Mutex::new(None);
+thread_local!(static IN_CAPTURE: Cell<bool> = const { Cell::new(false) });
+
+fn counted() {
+    CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    if !MEASURING.load(Ordering::Relaxed) {
+        return;
+    }
+    // Capturing allocates too: those allocations are counted, not captured.
+    let _ = IN_CAPTURE.try_with(|busy| {
+        if busy.replace(true) {
+            return;
+        }
+        if let Ok(mut first) = FIRST.try_lock() {
+            if first.is_none() {
+                *first = Some(std::backtrace::Backtrace::force_capture().to_string());
+            }
+        }
+        busy.set(false);
+    });
 }
 
 #[global_allocator]
@@ -83,10 +110,12 @@ fn steady_state_echo_through_the_whole_server_allocates_a_bounded_amount_per_key
         type_keys(&mut client, 100);
     }
     let before = CORE_ALLOCS.load(Ordering::Relaxed);
+    MEASURING.store(true, Ordering::Relaxed);
     let enters_before = ENTERS.load(Ordering::Relaxed);
     let keys = 2000;
     type_keys(&mut client, keys);
     let allocs = CORE_ALLOCS.load(Ordering::Relaxed) - before;
+    MEASURING.store(false, Ordering::Relaxed);
     let enters = ENTERS.load(Ordering::Relaxed) - enters_before;
     let per_key = allocs as f64 / keys as f64;
     let enters_per_key = enters as f64 / keys as f64;
@@ -113,7 +142,13 @@ fn steady_state_echo_through_the_whole_server_allocates_a_bounded_amount_per_key
     server.stop();
     drop(sock);
     server.join();
-    assert_eq!(allocs, 0, "{per_key} allocations per keystroke");
+    let first = FIRST.lock().map(|f| f.clone()).unwrap_or_default();
+    assert_eq!(
+        allocs,
+        0,
+        "{per_key} allocations per keystroke; the first (later counts include capturing it):\n{}",
+        first.unwrap_or_default()
+    );
     assert!(
         enters_per_key <= 2.2,
         "{enters_per_key} io_uring_enter per keystroke"

@@ -8,6 +8,7 @@
 
 use super::blocking::{Mailbox, Post};
 use crate::metrics::CoreMetrics;
+use crate::ttyrec::frame::framed_len;
 use crate::ttyrec::{Batch, Compression, Preamble, RecordError, Recording, Resync, Sink};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,14 +21,21 @@ pub type RecId = u64;
 
 /// Bytes handed to the writer and not written yet, per core, past which batches wait.
 const MAX_QUEUED: usize = 16 * 1024 * 1024;
-/// A game's pending output is handed over once it reaches this much (or at the next tick).
+/// A game's pending output is handed over before it passes this much (or at the next tick).
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// Jobs waiting for the writer. A bounded channel is a preallocated ring (an unbounded one
 /// allocates a block every few dozen messages, on the core); writes are held back by the
 /// byte bound long before this fills, so only opens and finishes could meet it.
 const JOB_QUEUE: usize = 4096;
-/// A game that wrote less than this since the last hand-over is quiet (see `flush`).
+/// A game that wrote less than this since the last hand-over is quiet (see `flush`), and a
+/// quiet game's buffer starts at this size.
 const QUIET_BATCH: usize = 4096;
+/// Ticks without output after which a game's empty buffer goes back to the pool: an idle
+/// game holds no buffer, one that pauses briefly keeps its own.
+const RELEASE_AFTER_TICKS: u8 = 10;
+/// Buffers kept for reuse, per size class (at most 16 MiB of large ones).
+const SPARE_LARGE: usize = 64;
+const SPARE_SMALL: usize = 256;
 
 enum Job {
     Open {
@@ -56,6 +64,8 @@ pub enum Done {
 /// One running game's recording, on its core.
 pub struct GameRecording {
     pub id: RecId,
+    /// Ticks in a row this recording had nothing to hand over.
+    quiet_ticks: u8,
     pub rec: Recording,
     player: String,
     game: String,
@@ -102,7 +112,10 @@ pub struct Recorder {
     jobs: Option<mpsc::SyncSender<Job>>,
     done: Mailbox<Done>,
     queued: Arc<AtomicUsize>,
-    spare: Vec<Vec<u8>>,
+    /// Buffers the writer gave back: batch-sized ones for busy games, smaller ones for
+    /// quiet games (so a quiet game never holds a batch-sized buffer for long).
+    spare_large: Vec<Vec<u8>>,
+    spare_small: Vec<Vec<u8>>,
     next_id: RecId,
     thread: Option<std::thread::JoinHandle<()>>,
     metrics: Arc<CoreMetrics>,
@@ -126,7 +139,8 @@ impl Recorder {
             jobs: Some(tx),
             done,
             queued,
-            spare: Vec::new(),
+            spare_large: Vec::new(),
+            spare_small: Vec::new(),
             next_id: 1,
             thread: Some(thread),
             metrics,
@@ -173,6 +187,7 @@ impl Recorder {
         }
         Some(GameRecording {
             id,
+            quiet_ticks: 0,
             rec: Recording::new(cap, start.into(), &preamble),
             player: player.to_owned(),
             game: game.to_owned(),
@@ -180,24 +195,74 @@ impl Recorder {
         })
     }
 
+    /// Frame `bytes` into `r` (see [`GameRecording::output`]). A busy game's batch goes to
+    /// the writer before this frame would take it past a batch: its buffer never grows.
+    pub fn record(
+        &mut self,
+        r: &mut GameRecording,
+        bytes: &[u8],
+        rows: u16,
+        cols: u16,
+        screen: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if r.rec.pending() + framed_len(bytes.len()) > BATCH_BYTES {
+            self.flush(r);
+        }
+        r.output(bytes, rows, cols, screen);
+    }
+
     /// Hand the writer what `r` has pending (unless the writer is too far behind: then it
     /// stays, and the recording's own bound applies).
+    ///
+    /// The recording gets a buffer back from the pool, of its class: batch-sized once the
+    /// game has been busy, small while it is quiet. So in a steady game nothing is allocated
+    /// (each buffer goes round between the game and the writer, grown once to what a tick
+    /// needs), and a game whose output rate wavers around the threshold does not flip between
+    /// classes (only an idle game drops back).
     pub fn flush(&mut self, r: &mut GameRecording) {
-        if r.rec.pending() == 0 || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+        if r.rec.pending() == 0 {
+            r.quiet_ticks = r.quiet_ticks.saturating_add(1);
+            if r.quiet_ticks == RELEASE_AFTER_TICKS {
+                if let Some(buffer) = r.rec.release_buffer() {
+                    self.keep(buffer);
+                }
+            }
             return;
         }
-        // A busy game gets a recycled buffer (no regrowth, no allocation); a quiet one an
-        // empty one, so thousands of idle games hold no batch-sized buffers.
-        let spare = if r.rec.pending() >= QUIET_BATCH {
-            self.buffer()
+        r.quiet_ticks = 0;
+        if self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+            return;
+        }
+        let busy = r.rec.pending() >= QUIET_BATCH || r.rec.buffer_capacity() >= BATCH_BYTES;
+        let spare = if busy {
+            self.spare_large
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES))
         } else {
-            Vec::new()
+            self.spare_small
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(QUIET_BATCH))
         };
         let batch = r.rec.take(spare);
         if !self.send_write(r.id, batch) {
             // Lost: the recording carries on after a gap it cannot mark (rare: the byte
             // bound holds writes back long before the job queue fills).
             self.metrics.recording_failed("io");
+        }
+    }
+
+    /// Keep a buffer for reuse in its size class (an oversized one, grown by a burst, is
+    /// freed).
+    fn keep(&mut self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let capacity = buffer.capacity();
+        let (pool, max) = if capacity >= BATCH_BYTES {
+            (&mut self.spare_large, SPARE_LARGE)
+        } else {
+            (&mut self.spare_small, SPARE_SMALL)
+        };
+        if capacity > 0 && capacity <= 4 * BATCH_BYTES && pool.len() < max {
+            pool.push(buffer);
         }
     }
 
@@ -231,24 +296,13 @@ impl Recorder {
         }
     }
 
-    /// A buffer for the next batch: one the writer gave back, or a new one of batch size (so
-    /// frames do not regrow it step by step).
-    fn buffer(&mut self) -> Vec<u8> {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES))
-    }
-
     /// The writer's next report; written bytes are counted and their buffers kept.
     pub fn poll(&mut self) -> Option<(RecId, RecordError)> {
         while let Some(done) = self.done.try_recv() {
             match done {
-                Done::Written { bytes, mut buffer } => {
+                Done::Written { bytes, buffer } => {
                     self.metrics.recording_written(bytes);
-                    if self.spare.len() < 64 && buffer.capacity() <= 4 * BATCH_BYTES {
-                        buffer.clear();
-                        self.spare.push(buffer);
-                    }
+                    self.keep(buffer);
                 }
                 Done::Failed { id, error } => {
                     self.metrics.recording_failed(error.kind());
@@ -316,5 +370,125 @@ fn writer(rx: mpsc::Receiver<Job>, post: Post<Done>, queued: Arc<AtomicUsize>) {
         if let Err(error) = sink.finish() {
             tracing::warn!(recording = id, %error, "a recording could not be finished");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Registry, RegistryOptions};
+    use crate::reactor::blocking::mailbox;
+    use crate::reactor::mesh::{eventfd, Waker};
+    use std::time::{Duration, Instant};
+
+    fn recorder() -> Recorder {
+        let registry = Registry::new(RegistryOptions {
+            cores: 1,
+            game_ids: vec!["g".into()],
+            connections_limit: 1,
+            version: "test".into(),
+            commit: "test".into(),
+        });
+        let waker = Waker::new(None, Arc::new(eventfd().unwrap()));
+        let (post, done) = mailbox(waker);
+        Recorder::start("rec-test".into(), post, done, registry.core(0).unwrap()).unwrap()
+    }
+
+    /// Until the writer has written every batch and `pooled` buffers are back in the pools
+    /// (the writer reports a batch just after it stops counting it).
+    fn wait_written(rec: &mut Recorder, pooled: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(rec.poll().is_none(), "the writer failed");
+            let back = rec.spare_small.len() + rec.spare_large.len();
+            if rec.queued.load(Ordering::Relaxed) == 0 && back >= pooled {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the writer did not write");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn open(rec: &mut Recorder, dir: &std::path::Path) -> GameRecording {
+        rec.open(
+            dir.to_path_buf(),
+            Compression::None,
+            1 << 30,
+            "p",
+            "g",
+            "s",
+            24,
+            80,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_steady_quiet_game_reuses_its_buffers_and_an_idle_one_gives_its_buffer_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = recorder();
+        let mut game = open(&mut rec, dir.path());
+        let mut handed = Vec::new();
+        for _ in 0..4 {
+            game.output(&[b'x'; 300], 24, 80, |_| {});
+            rec.flush(&mut game);
+            // Quiet: a small buffer, never a batch-sized one.
+            assert!(game.rec.buffer_capacity() < BATCH_BYTES);
+            handed.push(game.rec.buffer_capacity());
+            wait_written(&mut rec, 1);
+        }
+        // From the second hand-over on, the buffer given is one the writer gave back.
+        assert_eq!(rec.spare_small.len(), 1, "{handed:?}");
+        assert!(rec.spare_large.is_empty());
+        // Nothing more: after RELEASE_AFTER_TICKS empty ticks the game holds no buffer.
+        for tick in 1..=RELEASE_AFTER_TICKS {
+            assert!(game.rec.buffer_capacity() > 0, "released early, at {tick}");
+            rec.flush(&mut game);
+        }
+        assert_eq!(game.rec.buffer_capacity(), 0);
+        assert_eq!(rec.spare_small.len(), 2);
+        rec.finish(game);
+        rec.close();
+    }
+
+    #[test]
+    fn a_game_once_busy_keeps_batch_sized_buffers_while_its_output_wavers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = recorder();
+        let mut game = open(&mut rec, dir.path());
+        for tick in 0..6 {
+            // Over the quiet threshold, then under it, and so on.
+            let n = if tick % 2 == 0 { 2 * QUIET_BATCH } else { 100 };
+            game.output(&vec![b'x'; n], 24, 80, |_| {});
+            rec.flush(&mut game);
+            assert!(game.rec.buffer_capacity() >= BATCH_BYTES, "tick {tick}");
+            // The first batch's buffer is small; from then on a large one comes back too.
+            wait_written(&mut rec, if tick == 0 { 1 } else { 2 });
+        }
+        // Two batch-sized buffers go round (one with the game, one with the writer).
+        assert_eq!(rec.spare_small.len(), 1, "the first batch's buffer");
+        assert_eq!(rec.spare_large.len(), 1);
+        rec.finish(game);
+        rec.close();
+    }
+
+    #[test]
+    fn a_busy_game_hands_its_batch_over_before_its_buffer_would_grow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = recorder();
+        let mut game = open(&mut rec, dir.path());
+        game.output(&[b'x'; QUIET_BATCH], 24, 80, |_| {});
+        rec.flush(&mut game);
+        let capacity = game.rec.buffer_capacity();
+        assert!(capacity >= BATCH_BYTES);
+        for _ in 0..3 * BATCH_BYTES / 1000 {
+            rec.record(&mut game, &[b'y'; 1000], 24, 80, |_| {});
+            assert_eq!(game.rec.buffer_capacity(), capacity);
+            assert!(game.rec.pending() <= BATCH_BYTES);
+            // Buffers come back as the writer writes (a new one is taken when none has).
+            let _ = rec.poll();
+        }
+        rec.finish(game);
+        rec.close();
     }
 }

@@ -53,7 +53,9 @@ impl Screen {
             term: Terminal::new((usize::from(cols), usize::from(rows)), Some(0)),
             parser: Parser::new(),
             sanitiser: Sanitiser::new(),
-            scratch: Vec::new(),
+            // Sized up front: grown lazily, it would grow on the first read larger than any
+            // before, an allocation at a random moment of a steady game.
+            scratch: Vec::with_capacity(2 * PIECE),
             rows,
             cols,
             since_gc: 0,

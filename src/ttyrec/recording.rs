@@ -147,6 +147,18 @@ impl Recording {
         self.pending.len()
     }
 
+    /// What the pending buffer can hold before it must grow.
+    pub fn buffer_capacity(&self) -> usize {
+        self.pending.capacity()
+    }
+
+    /// The pending buffer, when nothing is pending (a quiet game gives its memory back);
+    /// `None` otherwise, or when it holds none.
+    pub fn release_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.pending.is_empty() && self.pending.capacity() > 0)
+            .then(|| std::mem::take(&mut self.pending))
+    }
+
     /// Output bytes dropped because the writer was behind, since the start.
     pub fn dropped_bytes(&self) -> u64 {
         self.dropped

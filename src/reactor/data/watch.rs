@@ -136,10 +136,8 @@ impl DataCore {
         // bytes.
         if let Some(r) = &mut game.recording {
             let view = &game.view;
-            r.output(bytes, view.rows, view.cols, |out| view.repaint_into(out));
-            if r.rec.pending() >= crate::reactor::recorder::BATCH_BYTES {
-                self.recorder.flush(r);
-            }
+            self.recorder
+                .record(r, bytes, view.rows, view.cols, |out| view.repaint_into(out));
         }
         if !game.view.output(bytes, now, &mut self.watch_buf) || self.watch_buf.is_empty() {
             return;
