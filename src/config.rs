@@ -220,7 +220,17 @@ pub struct GameConfig {
     /// with a save file under one name overwrite each other's save. Only for games that
     /// keep no per-player state.
     pub concurrent_per_account: bool,
+    /// How long the game keeps running, detached, after its player's connection drops
+    /// (0: hung up at once). Logging in again within it re-attaches. Not for games with
+    /// `concurrent_per_account` (a start never finds a running copy of those).
+    pub detach_grace_seconds: u64,
 }
+
+/// Default of `games[].detach_grace_seconds`: five minutes to come back after a dropped
+/// connection.
+pub const DEFAULT_DETACH_GRACE_SECONDS: u64 = 300;
+/// Longest grace a game may be given: a detached game holds a process, a PTY and a slot.
+pub const MAX_DETACH_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// What a game runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -585,6 +595,11 @@ struct RawGame {
     key: Option<String>,
     #[serde(default)]
     concurrent_per_account: bool,
+    #[serde(default = "default_detach_grace")]
+    detach_grace_seconds: u64,
+}
+fn default_detach_grace() -> u64 {
+    DEFAULT_DETACH_GRACE_SECONDS
 }
 
 #[derive(Deserialize)]
@@ -1017,6 +1032,15 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
                 c
             }
         };
+        if g.detach_grace_seconds > MAX_DETACH_GRACE_SECONDS {
+            return Err(key_error(
+                at("detach_grace_seconds"),
+                format!(
+                    "{} is more than the most a game may wait for its player ({MAX_DETACH_GRACE_SECONDS} seconds, a week)",
+                    g.detach_grace_seconds
+                ),
+            ));
+        }
         if RESERVED_KEYS.contains(&key.to_ascii_lowercase()) {
             return Err(key_error(
                 at("key"),
@@ -1047,6 +1071,7 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
             rc_file: g.rc_file,
             rc_template: g.rc_template,
             concurrent_per_account: g.concurrent_per_account,
+            detach_grace_seconds: g.detach_grace_seconds,
         });
     }
     Ok(games)

@@ -25,7 +25,8 @@ pub struct Listing {
     pub game: GameRef,
     /// The player's account name.
     pub player: String,
-    /// The game's configured name (`NetHack 3.6`).
+    /// The game's configured id and name (`nethack`, `NetHack 3.6`).
+    pub game_id: String,
     pub game_name: String,
     /// The player's terminal.
     pub cols: u16,
@@ -36,6 +37,8 @@ pub struct Listing {
     pub last_output_ms: u64,
     /// Connections watching it now.
     pub watchers: u32,
+    /// Its player's connection dropped: it waits for them to log in again.
+    pub detached: bool,
 }
 
 /// A snapshot of every running game, shared by every menu that shows it.

@@ -72,6 +72,14 @@ fuzz_target!(|data: &[u8]| {
             }
             0xF8 => lobby.handle_game_list(game_list(i), i as u64 * 500),
             0xF9 => lobby.handle_watch_ended("gone"),
+            // The player's running games (some of them bob's, whom every login is).
+            0xFA => lobby.handle_my_games(&game_list(i)),
+            // A start answered with "open on another connection": the take-over question.
+            0xFB if matches!(pending, Some(LobbyAction::Play { .. })) => {
+                pending = None;
+                lobby.handle_take_over_offer(&game_list(i + 1)[0]);
+            }
+            0xFB => {}
             _ => {
                 typed.push(b);
                 if typed.len() >= 7 {
@@ -92,7 +100,10 @@ fuzz_target!(|data: &[u8]| {
             // (0xF8 sends one), a watch goes on until `q` or its end (0xF9, also unasked).
             if matches!(
                 a,
-                LobbyAction::ListGames | LobbyAction::Watch { .. } | LobbyAction::StopWatching
+                LobbyAction::ListGames
+                    | LobbyAction::Watch { .. }
+                    | LobbyAction::StopWatching
+                    | LobbyAction::ListMyGames
             ) {
                 continue;
             }
@@ -118,7 +129,7 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
         Some(LobbyAction::ChangePassword { .. }) | Some(LobbyAction::ChangeEmail { .. }) => {
             lobby.handle_change_result(if ok { Ok(()) } else { Err("busy".into()) })
         }
-        Some(LobbyAction::Play { .. }) => {
+        Some(LobbyAction::Play { .. } | LobbyAction::TakeOver { .. }) => {
             if ok {
                 lobby.handle_game_ended("bye".into())
             } else {
@@ -129,7 +140,8 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
             LobbyAction::Quit
             | LobbyAction::ListGames
             | LobbyAction::Watch { .. }
-            | LobbyAction::StopWatching,
+            | LobbyAction::StopWatching
+            | LobbyAction::ListMyGames,
         )
         | None => {}
     }
@@ -137,19 +149,29 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
 
 /// A list of up to 40 games (enough for several pages), some with hostile names.
 fn game_list(i: usize) -> GameList {
-    (0..(i * 7) % 41)
+    (0..1 + (i * 7) % 41)
         .map(|n| Listing {
             game: GameRef {
                 core: (n % 3) as u16,
                 slot: n as u32,
                 generation: 1,
             },
-            player: if n % 5 == 0 {
-                format!("p{n}\x1b]52;c;eA==\x07")
-            } else {
-                format!("player{n}")
+            player: match n % 5 {
+                0 => format!("p{n}\x1b]52;c;eA==\x07"),
+                1 => "bob".into(),
+                _ => format!("player{n}"),
             },
-            game_name: "NetHack".into(),
+            game_id: if n % 2 == 0 {
+                "nethack".into()
+            } else {
+                format!("g{n}\x1b[2J")
+            },
+            game_name: if n % 3 == 0 {
+                "Net\x1b]0;t\x07Hack\u{202e}".into()
+            } else {
+                "NetHack".into()
+            },
+            detached: n % 2 == 1,
             cols: 80 + (n % 3) as u16 * 20,
             rows: 24,
             started_unix: 1_796_000_000 + n as u64,

@@ -177,10 +177,22 @@ impl Control {
                 self.submit(Step::EmailUpdate { origin }, work);
             }
             Request::ClaimGame { user, game_id } => {
-                let fresh = self.running_games.insert((user, game_id.clone()));
-                let reply = Reply::Done(if fresh { Ok(()) } else { Err(game_id) });
+                let reply = match self.directory.find(&user, &game_id) {
+                    // Running and listed: the session may re-attach or take over.
+                    Some(l) => Reply::Running(Box::new(l.clone())),
+                    None if self.running_games.insert((user, game_id.clone())) => {
+                        Reply::Done(Ok(()))
+                    }
+                    // Claimed but not listed: starting, or saving after its hangup.
+                    None => Reply::Done(Err(game_id)),
+                };
                 self.reply(origin, reply);
             }
+            Request::GamesOf { user } => {
+                let list = self.directory.of(&user);
+                self.reply(origin, Reply::Games(list.into()));
+            }
+            Request::GameDetached { game, detached } => self.directory.detached(game, detached),
             Request::ReleaseGame { user, game_id } => {
                 self.running_games.remove(&(user, game_id));
                 self.reply(origin, Reply::Done(Ok(())));

@@ -35,6 +35,30 @@ impl Directory {
         }
     }
 
+    /// The game's player left it running (or came back to it).
+    pub fn detached(&mut self, game: GameRef, detached: bool) {
+        if let Some(l) = self.games.get_mut(&game) {
+            l.detached = detached;
+            self.snapshot = None;
+        }
+    }
+
+    /// `user`'s running copy of `game_id`, if any.
+    pub fn find(&self, user: &str, game_id: &str) -> Option<&Listing> {
+        self.games
+            .values()
+            .find(|l| l.player == user && l.game_id == game_id)
+    }
+
+    /// Every game `user` runs.
+    pub fn of(&self, user: &str) -> Vec<Listing> {
+        self.games
+            .values()
+            .filter(|l| l.player == user)
+            .cloned()
+            .collect()
+    }
+
     pub fn unlisted(&mut self, game: GameRef) {
         if self.games.remove(&game).is_some() {
             self.snapshot = None;
@@ -61,12 +85,14 @@ mod tests {
                 generation: 1,
             },
             player: player.into(),
+            game_id: "nethack".into(),
             game_name: "NetHack".into(),
             cols: 80,
             rows: 24,
             started_unix: 0,
             last_output_ms: 0,
             watchers: 0,
+            detached: false,
         }
     }
 
@@ -87,5 +113,22 @@ mod tests {
         // A status for a game already gone is ignored.
         d.status(first[0].game, 1, 1, 1, 1);
         assert_eq!(d.list().len(), 1);
+    }
+
+    #[test]
+    fn a_players_games_are_found_and_their_detachment_follows() {
+        let mut d = Directory::default();
+        d.listed(listing(0, 1, "alice"));
+        d.listed(listing(1, 2, "bob"));
+        let bobs = d.find("bob", "nethack").map(|l| l.game);
+        assert_eq!(bobs.map(|g| (g.core, g.slot)), Some((1, 2)));
+        assert!(d.find("bob", "other").is_none());
+        assert!(d.find("carol", "nethack").is_none());
+        let before = d.list();
+        d.detached(listing(1, 2, "bob").game, true);
+        assert!(!std::sync::Arc::ptr_eq(&before, &d.list()));
+        assert!(d.of("bob")[0].detached);
+        assert!(!d.of("alice")[0].detached);
+        assert!(d.of("carol").is_empty());
     }
 }

@@ -41,6 +41,10 @@ pub enum Request {
         user: String,
         game_id: String,
     },
+    /// `user`'s games still running (to offer their resumption in the lobby).
+    GamesOf {
+        user: String,
+    },
     /// The claimed game ended.
     ReleaseGame {
         user: String,
@@ -60,6 +64,11 @@ pub enum Request {
     },
     /// A listed game ended (no answer).
     GameUnlisted(GameRef),
+    /// A listed game's player left it running (`true`), or came back (no answer).
+    GameDetached {
+        game: GameRef,
+        detached: bool,
+    },
 }
 
 /// The SSH method, owned (it crosses cores).
@@ -91,8 +100,11 @@ pub enum Reply {
     Ssh(SshOutcome),
     User(Result<UserInfo, String>),
     Done(Result<(), String>),
-    /// Every running game.
+    /// Every running game (or one player's).
     Games(GameList),
+    /// A claim for a game the account already runs, here: the session can re-attach to
+    /// it (when detached) or offer to take it over.
+    Running(Box<Listing>),
     /// The control core could not answer (shutting down, or its queue was full).
     Unavailable,
 }
@@ -119,6 +131,10 @@ impl std::fmt::Debug for Request {
             Request::ListGames => return f.write_str("ListGames"),
             Request::GameStatus { game, .. } => return write!(f, "GameStatus({game:?})"),
             Request::GameUnlisted(game) => return write!(f, "GameUnlisted({game:?})"),
+            Request::GameDetached { game, detached } => {
+                return write!(f, "GameDetached({game:?}, {detached})")
+            }
+            Request::GamesOf { user } => ("GamesOf", user),
         };
         write!(f, "{what}({})", crate::auth::printable(who))
     }

@@ -171,6 +171,8 @@ impl Control {
                 | Request::GameListed(_)
                 | Request::GameStatus { .. }
                 | Request::GameUnlisted(_)
+                | Request::GameDetached { .. }
+                | Request::GamesOf { .. }
         );
         if !instant && self.ops.len() >= self.settings.max_pending {
             tracing::warn!(?request, "control core has too many requests in progress");

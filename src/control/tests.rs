@@ -683,6 +683,58 @@ fn a_game_can_be_claimed_once_per_account_until_released() {
     assert_eq!(h.ask(claim("alice", "nethack")), Reply::Done(Ok(())));
 }
 
+#[test]
+fn a_claim_for_a_listed_game_answers_where_it_runs_and_whether_it_waits() {
+    let mut h = Harness::new();
+    let claim = Request::ClaimGame {
+        user: "alice".into(),
+        game_id: "nethack".into(),
+    };
+    assert_eq!(h.ask(claim), Reply::Done(Ok(())));
+    let game = crate::watch::GameRef {
+        core: 1,
+        slot: 4,
+        generation: 9,
+    };
+    let listing = crate::watch::Listing {
+        game,
+        player: "alice".into(),
+        game_id: "nethack".into(),
+        game_name: "NetHack".into(),
+        cols: 80,
+        rows: 24,
+        started_unix: 0,
+        last_output_ms: 0,
+        watchers: 0,
+        detached: false,
+    };
+    h.send(Request::GameListed(Box::new(listing.clone())));
+    let claim = || Request::ClaimGame {
+        user: "alice".into(),
+        game_id: "nethack".into(),
+    };
+    assert_eq!(h.ask(claim()), Reply::Running(Box::new(listing.clone())));
+    h.send(Request::GameDetached {
+        game,
+        detached: true,
+    });
+    let detached = crate::watch::Listing {
+        detached: true,
+        ..listing
+    };
+    assert_eq!(h.ask(claim()), Reply::Running(Box::new(detached.clone())));
+    // Her games, and nobody else's.
+    let mine = h.ask(Request::GamesOf {
+        user: "alice".into(),
+    });
+    assert_eq!(mine, Reply::Games(vec![detached].into()));
+    let bobs = h.ask(Request::GamesOf { user: "bob".into() });
+    assert_eq!(bobs, Reply::Games(Vec::new().into()));
+    // Gone from the directory (saving after its hangup): claimed still, so refused.
+    h.send(Request::GameUnlisted(game));
+    assert_eq!(h.ask(claim()), Reply::Done(Err("nethack".into())));
+}
+
 // --- revocations ---------------------------------------------------------------------
 
 #[test]

@@ -25,6 +25,17 @@ pub(crate) enum Choice {
     Admin,
     /// `w`: the watch menu (anonymous or logged in).
     Watch,
+    /// `r` when logged in with a game still running: back to that game.
+    Resume,
+}
+
+/// A game of the logged-in player's that is still running (offered by `r`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningGame {
+    pub game_id: String,
+    pub name: String,
+    /// Its connection dropped (false: it is open on another connection).
+    pub detached: bool,
 }
 
 /// The choice `key` makes in the menu for `user` (anonymous when `None`).
@@ -32,11 +43,16 @@ pub(crate) enum Choice {
 /// The built-in keys win over game keys, so a game given `q` by mistake cannot hide Quit.
 /// An upper-case key with no meaning of its own means its lower-case letter (`P` plays, as in
 /// dgamelaunch).
-pub(crate) fn choose(key: char, user: Option<&UserInfo>, games: &[GameEntry]) -> Option<Choice> {
-    choose_exact(key, user, games).or_else(|| {
+pub(crate) fn choose(
+    key: char,
+    user: Option<&UserInfo>,
+    games: &[GameEntry],
+    running: Option<&RunningGame>,
+) -> Option<Choice> {
+    choose_exact(key, user, games, running).or_else(|| {
         let lower = key.to_ascii_lowercase();
         (lower != key)
-            .then(|| choose_exact(lower, user, games))
+            .then(|| choose_exact(lower, user, games, running))
             .flatten()
     })
 }
@@ -47,6 +63,7 @@ pub(crate) fn choose(key: char, user: Option<&UserInfo>, games: &[GameEntry]) ->
 pub(crate) fn lines(
     user: Option<&UserInfo>,
     games: &[GameEntry],
+    running: Option<&RunningGame>,
     notice: Option<&Notice>,
     width: usize,
     max_lines: usize,
@@ -73,7 +90,19 @@ pub(crate) fn lines(
             out.push(entry(width, 'w', "Watch games being played", None));
         }
         Some(u) => {
-            let builtins = 4 + usize::from(u.admin);
+            if let Some(r) = running {
+                let name = sanitize(&r.name);
+                let (label, extra) = if r.detached {
+                    (format!("Resume your game of {name}"), None)
+                } else {
+                    (
+                        format!("Take over your game of {name}"),
+                        Some("(open on another connection)"),
+                    )
+                };
+                out.push(entry(width, 'r', &label, extra));
+            }
+            let builtins = 4 + usize::from(u.admin) + usize::from(running.is_some());
             let room = max_lines.saturating_sub(fixed + builtins);
             let shown = if games.len() > room {
                 room.saturating_sub(1)
@@ -117,7 +146,12 @@ pub(crate) fn lines(
 }
 
 /// The choice for exactly `key`.
-fn choose_exact(key: char, user: Option<&UserInfo>, games: &[GameEntry]) -> Option<Choice> {
+fn choose_exact(
+    key: char,
+    user: Option<&UserInfo>,
+    games: &[GameEntry],
+    running: Option<&RunningGame>,
+) -> Option<Choice> {
     match (user, key) {
         (_, 'q') => Some(Choice::Quit),
         (_, 'w') => Some(Choice::Watch),
@@ -127,6 +161,7 @@ fn choose_exact(key: char, user: Option<&UserInfo>, games: &[GameEntry]) -> Opti
         (Some(_), 'c') => Some(Choice::ChangePassword),
         (Some(_), 'e') => Some(Choice::ChangeEmail),
         (Some(u), 'a') if u.admin => Some(Choice::Admin),
+        (Some(_), 'r') if running.is_some() => Some(Choice::Resume),
         (Some(_), _) => games.iter().position(|g| g.key == key).map(Choice::Play),
     }
 }
@@ -168,33 +203,69 @@ mod tests {
     #[test]
     fn anonymous_menu_knows_login_register_and_quit_only() {
         let games = [game('p', true)];
-        assert_eq!(choose('l', None, &games), Some(Choice::Login));
-        assert_eq!(choose('R', None, &games), Some(Choice::Register));
-        assert_eq!(choose('q', None, &games), Some(Choice::Quit));
-        assert_eq!(choose('p', None, &games), None);
-        assert_eq!(choose('c', None, &games), None);
+        assert_eq!(choose('l', None, &games, None), Some(Choice::Login));
+        assert_eq!(choose('R', None, &games, None), Some(Choice::Register));
+        assert_eq!(choose('q', None, &games, None), Some(Choice::Quit));
+        assert_eq!(choose('p', None, &games, None), None);
+        assert_eq!(choose('c', None, &games, None), None);
     }
 
     #[test]
     fn game_keys_work_in_either_case_when_logged_in() {
         let games = [game('p', true), game('d', false)];
         let u = alice(false);
-        assert_eq!(choose('p', Some(&u), &games), Some(Choice::Play(0)));
-        assert_eq!(choose('P', Some(&u), &games), Some(Choice::Play(0)));
-        assert_eq!(choose('d', Some(&u), &games), Some(Choice::Play(1)));
-        assert_eq!(choose('l', Some(&u), &games), None);
+        assert_eq!(choose('p', Some(&u), &games, None), Some(Choice::Play(0)));
+        assert_eq!(choose('P', Some(&u), &games, None), Some(Choice::Play(0)));
+        assert_eq!(choose('d', Some(&u), &games, None), Some(Choice::Play(1)));
+        assert_eq!(choose('l', Some(&u), &games, None), None);
     }
 
     #[test]
     fn admin_key_is_for_admins_only() {
-        assert_eq!(choose('a', Some(&alice(false)), &[]), None);
-        assert_eq!(choose('a', Some(&alice(true)), &[]), Some(Choice::Admin));
+        assert_eq!(choose('a', Some(&alice(false)), &[], None), None);
+        assert_eq!(
+            choose('a', Some(&alice(true)), &[], None),
+            Some(Choice::Admin)
+        );
     }
 
     #[test]
     fn builtin_keys_win_over_a_game_with_the_same_key() {
         let games = [game('q', true)];
-        assert_eq!(choose('q', Some(&alice(false)), &games), Some(Choice::Quit));
+        assert_eq!(
+            choose('q', Some(&alice(false)), &games, None),
+            Some(Choice::Quit)
+        );
+    }
+
+    #[test]
+    fn r_resumes_only_while_a_game_is_running() {
+        let games = [game('p', true)];
+        let u = alice(false);
+        let running = RunningGame {
+            game_id: "gp".into(),
+            name: "Game p".into(),
+            detached: true,
+        };
+        assert_eq!(choose('r', Some(&u), &games, None), None);
+        assert_eq!(
+            choose('r', Some(&u), &games, Some(&running)),
+            Some(Choice::Resume)
+        );
+        // Anonymous: `r` still registers.
+        assert_eq!(
+            choose('r', None, &games, Some(&running)),
+            Some(Choice::Register)
+        );
+        let (shown, _) = lines(Some(&u), &games, Some(&running), None, 80, 24);
+        assert!(shown[2].raw().contains("Resume your game of Game p"));
+        let attached = RunningGame {
+            detached: false,
+            ..running
+        };
+        let (shown, _) = lines(Some(&u), &games, Some(&attached), None, 80, 24);
+        assert!(shown[2].raw().contains("Take over your game of Game p"));
+        assert!(shown[2].raw().contains("(open on another connection)"));
     }
 
     #[test]
@@ -203,7 +274,7 @@ mod tests {
             .chars()
             .map(|k| game(k, true))
             .collect();
-        let (lines, _) = lines(Some(&alice(true)), &games, None, 80, 16);
+        let (lines, _) = lines(Some(&alice(true)), &games, None, None, 80, 16);
         assert!(lines.len() <= 16, "{} lines", lines.len());
         assert!(lines.iter().any(|l| l.raw().contains("more games")));
     }

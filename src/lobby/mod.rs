@@ -42,10 +42,10 @@ use zeroize::Zeroizing;
 
 use self::form::{FlowKind, Form, FormStep};
 use self::input::{Key, KeyDecoder};
-use self::menu::Choice;
+use self::menu::{Choice, RunningGame};
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
 use self::watch::{WatchMenu, WatchStep};
-use crate::watch::{GameList, GameRef};
+use crate::watch::{GameList, GameRef, Listing};
 
 /// A game the logged-in menu offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +135,12 @@ pub enum LobbyAction {
     },
     /// The watcher pressed `q`: stop sending the game's screen; the watch menu is back.
     StopWatching,
+    /// The logged-in player's games still running, to offer their resumption: answer with
+    /// [`Lobby::handle_my_games`] (the lobby does not wait for it).
+    ListMyGames,
+    /// Take over the player's game open on another connection (that connection is closed);
+    /// answered like [`LobbyAction::Play`].
+    TakeOver { game_id: String, game: GameRef },
 }
 
 impl fmt::Debug for LobbyAction {
@@ -166,6 +172,12 @@ impl fmt::Debug for LobbyAction {
             LobbyAction::ListGames => f.write_str("ListGames"),
             LobbyAction::Watch { game } => f.debug_struct("Watch").field("game", game).finish(),
             LobbyAction::StopWatching => f.write_str("StopWatching"),
+            LobbyAction::ListMyGames => f.write_str("ListMyGames"),
+            LobbyAction::TakeOver { game_id, game } => f
+                .debug_struct("TakeOver")
+                .field("game_id", game_id)
+                .field("game", game)
+                .finish(),
         }
     }
 }
@@ -200,6 +212,8 @@ pub struct Lobby {
     max_failed_logins: u8,
     /// Failed registrations allowed (default [`MAX_FAILED_REGISTRATIONS`]).
     max_failed_registrations: u8,
+    /// The logged-in player's games still running, as last told (`r` goes back to the first).
+    running: Vec<RunningGame>,
 }
 
 /// Failed logins one connection may make in the lobby before it is closed.
@@ -240,8 +254,12 @@ impl Lobby {
             farewell: None,
             max_failed_logins: MAX_FAILED_LOGINS,
             max_failed_registrations: MAX_FAILED_REGISTRATIONS,
+            running: Vec::new(),
         };
         lobby.set_size(cols, rows);
+        if lobby.user.is_some() {
+            lobby.actions.push_back(LobbyAction::ListMyGames);
+        }
         lobby
     }
 
@@ -361,6 +379,7 @@ impl Lobby {
             Ok(user) => {
                 self.user = Some(user);
                 self.back_to_menu(None);
+                self.actions.push_back(LobbyAction::ListMyGames);
             }
             Err(message) => {
                 self.failed_logins = self.failed_logins.saturating_add(1);
@@ -423,6 +442,7 @@ impl Lobby {
         if matches!(self.mode, Mode::Playing) {
             self.decoder.reset();
             self.back_to_menu(Some(Notice::info(&message)));
+            self.actions.push_back(LobbyAction::ListMyGames);
         }
     }
 
@@ -432,6 +452,46 @@ impl Lobby {
         if matches!(self.mode, Mode::Playing) {
             self.decoder.reset();
             self.back_to_menu(Some(Notice::error(&message)));
+            self.actions.push_back(LobbyAction::ListMyGames);
+        }
+    }
+
+    /// Answer to [`LobbyAction::ListMyGames`]: the player's running games (others' are
+    /// ignored). The menu offers `r` for the first; redrawn when that changed.
+    pub fn handle_my_games(&mut self, games: &[Listing]) {
+        let Some(user) = &self.user else {
+            return;
+        };
+        let running: Vec<RunningGame> = games
+            .iter()
+            .filter(|l| l.player == user.name)
+            .map(|l| RunningGame {
+                game_id: l.game_id.clone(),
+                name: l.game_name.clone(),
+                detached: l.detached,
+            })
+            .collect();
+        if running != self.running {
+            self.running = running;
+            if matches!(self.mode, Mode::Menu) {
+                self.mark(Dirty::Full);
+            }
+        }
+    }
+
+    /// The game asked for with [`LobbyAction::Play`] is already running on another
+    /// connection: ask whether to take it over (`t`) or go back (`b`). Ignored unless a game
+    /// was requested.
+    pub fn handle_take_over_offer(&mut self, listing: &Listing) {
+        if matches!(self.mode, Mode::Playing) {
+            self.decoder.reset();
+            self.notice = None;
+            self.mode = Mode::TakeOver(Box::new(TakeOverOffer {
+                game_id: listing.game_id.clone(),
+                name: listing.game_name.clone(),
+                game: listing.game,
+            }));
+            self.mark(Dirty::Full);
         }
     }
 
@@ -477,6 +537,8 @@ enum Mode {
     WatchMenu(Box<WatchMenu>),
     /// Someone's game has the terminal; `q` goes back to the watch menu (kept here).
     Watching(Box<WatchMenu>),
+    /// The player's game is open on another connection: take it over, or back.
+    TakeOver(Box<TakeOverOffer>),
     /// The player quit.
     Finished,
 }
@@ -491,9 +553,17 @@ impl Mode {
             Mode::Playing => "Playing",
             Mode::WatchMenu(_) => "WatchMenu",
             Mode::Watching(_) => "Watching",
+            Mode::TakeOver(_) => "TakeOver",
             Mode::Finished => "Finished",
         }
     }
+}
+
+/// What the take-over question is about.
+struct TakeOverOffer {
+    game_id: String,
+    name: String,
+    game: GameRef,
 }
 
 /// The request being waited for.
@@ -603,7 +673,29 @@ impl Lobby {
                     self.mark(Dirty::Full);
                 }
             }
+            Mode::TakeOver(_) => self.take_over_key(key),
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
+        }
+    }
+
+    /// A key at the take-over question.
+    fn take_over_key(&mut self, key: Key) {
+        match key {
+            Key::Char('t' | 'T' | 'y' | 'Y') if !self.too_small() => {
+                let Mode::TakeOver(offer) = std::mem::replace(&mut self.mode, Mode::Playing) else {
+                    return;
+                };
+                self.actions.push_back(LobbyAction::TakeOver {
+                    game_id: offer.game_id,
+                    game: offer.game,
+                });
+                self.mark(Dirty::Full);
+            }
+            Key::Char('b' | 'B' | 'n' | 'N' | 'q' | 'Q')
+            | Key::Escape
+            | Key::Interrupt
+            | Key::Eof => self.back_to_menu(None),
+            _ => {}
         }
     }
 
@@ -614,7 +706,7 @@ impl Lobby {
             Key::Eof => return self.quit(),
             _ => return,
         };
-        let choice = menu::choose(c, self.user.as_ref(), &self.ctx.games);
+        let choice = menu::choose(c, self.user.as_ref(), &self.ctx.games, self.running.first());
         if self.too_small() && choice != Some(Choice::Quit) {
             return;
         }
@@ -634,21 +726,34 @@ impl Lobby {
             Some(Choice::Admin) => self.show_notice(Notice::info(
                 "The admin menu is not here yet: use `dungeongate user` on the server.",
             )),
-            Some(Choice::Play(index)) => {
-                let Some(game) = self.ctx.games.get(index) else {
+            Some(Choice::Resume) => {
+                let Some(index) = self
+                    .running
+                    .first()
+                    .and_then(|r| self.ctx.games.iter().position(|g| g.id == r.game_id))
+                else {
                     return;
                 };
-                if !game.available {
-                    let text = format!("{} is unavailable right now.", game.name);
-                    return self.show_notice(Notice::error(&text));
-                }
-                let game_id = game.id.clone();
-                self.actions.push_back(LobbyAction::Play { game_id });
-                self.notice = None;
-                self.mode = Mode::Playing;
-                self.mark(Dirty::Full);
+                self.menu_choice(index);
             }
+            Some(Choice::Play(index)) => self.menu_choice(index),
         }
+    }
+
+    /// A game chosen in the menu: it starts (or, when it is running, is resumed).
+    fn menu_choice(&mut self, index: usize) {
+        let Some(game) = self.ctx.games.get(index) else {
+            return;
+        };
+        if !game.available {
+            let text = format!("{} is unavailable right now.", game.name);
+            return self.show_notice(Notice::error(&text));
+        }
+        let game_id = game.id.clone();
+        self.actions.push_back(LobbyAction::Play { game_id });
+        self.notice = None;
+        self.mode = Mode::Playing;
+        self.mark(Dirty::Full);
     }
 
     /// Opens a prompt flow.
@@ -671,7 +776,9 @@ impl Lobby {
             | LobbyAction::Play { .. }
             | LobbyAction::ListGames
             | LobbyAction::Watch { .. }
-            | LobbyAction::StopWatching => return self.back_to_menu(None),
+            | LobbyAction::StopWatching
+            | LobbyAction::ListMyGames
+            | LobbyAction::TakeOver { .. } => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -739,11 +846,17 @@ impl Lobby {
                 line.push(Style::Title, pending.text());
                 (vec![line], None, 0, false)
             }
+            Mode::TakeOver(offer) => {
+                let (lines, col) = take_over_lines(offer, width);
+                let last = lines.len().checked_sub(1);
+                (lines, last, col, false)
+            }
             _ => {
                 let max = rows.saturating_sub(1);
                 let (lines, col) = menu::lines(
                     self.user.as_ref(),
                     &self.ctx.games,
+                    self.running.first(),
                     self.notice.as_ref(),
                     width,
                     max,
@@ -810,6 +923,35 @@ impl Lobby {
             flowing: true,
         }
     }
+}
+
+/// The take-over question: what is running where, the two keys, the prompt.
+fn take_over_lines(offer: &TakeOverOffer, width: usize) -> (Vec<Line>, usize) {
+    let text = |style: Style, t: &str| {
+        let mut line = Line::new(width);
+        line.push(Style::Plain, INDENT);
+        line.push(style, t);
+        line
+    };
+    let name = screen::sanitize(&offer.name);
+    let mut prompt = text(Style::Key, "=> ");
+    let cursor = prompt.width();
+    prompt.push(Style::Plain, "");
+    let lines = vec![
+        text(
+            Style::Title,
+            &format!("Your game of {name} is open on another connection."),
+        ),
+        Line::new(width),
+        text(
+            Style::Plain,
+            "t) Take it over here (the other connection is closed)",
+        ),
+        text(Style::Plain, "b) Back to the menu"),
+        Line::new(width),
+        prompt,
+    ];
+    (lines, cursor)
 }
 
 /// A screen with one line of text at the top and the cursor at the start of the next line,

@@ -73,8 +73,15 @@ impl Harness {
         (0..self.term.screen().size().0).find(|&r| self.row(r).contains(text))
     }
 
-    fn action(&mut self) -> Option<LobbyAction> {
-        self.lobby.poll_action()
+    /// The next action, past the logged-in lobby's questions for the player's running
+    /// games (tested on their own).
+    pub(in crate::lobby) fn action(&mut self) -> Option<LobbyAction> {
+        loop {
+            match self.lobby.poll_action() {
+                Some(LobbyAction::ListMyGames) => continue,
+                other => return other,
+            }
+        }
     }
 
     fn assert_shows(&self, text: &str) {
@@ -859,4 +866,111 @@ fn new_context_during_a_prompt_redraws_and_keeps_the_typed_text() {
     h.assert_shows("Name: alice");
     let (row, _) = h.term.screen().cursor_position();
     assert!(h.row(row).contains("Name: alice"));
+}
+
+fn alices_nethack(detached: bool) -> crate::watch::Listing {
+    crate::watch::Listing {
+        game: GameRef {
+            core: 1,
+            slot: 2,
+            generation: 3,
+        },
+        player: "alice".into(),
+        game_id: "nh".into(),
+        game_name: "NetHack 3.6".into(),
+        cols: 80,
+        rows: 24,
+        started_unix: 0,
+        last_output_ms: 0,
+        watchers: 0,
+        detached,
+    }
+}
+
+#[test]
+fn a_logged_in_lobby_asks_for_the_players_games_and_offers_the_first() {
+    let mut h = Harness::new(Some(alice()));
+    assert_eq!(h.lobby.poll_action(), Some(LobbyAction::ListMyGames));
+    h.assert_not_shows("Resume");
+    // Someone else's game in the answer is not offered.
+    let mut bobs = alices_nethack(true);
+    bobs.player = "bob".into();
+    h.lobby.handle_my_games(&[bobs]);
+    h.flush();
+    h.assert_not_shows("Resume");
+    h.lobby.handle_my_games(&[alices_nethack(true)]);
+    h.flush();
+    h.assert_shows("r) Resume your game of NetHack 3.6");
+    h.send(b"r");
+    assert_eq!(
+        h.action(),
+        Some(LobbyAction::Play {
+            game_id: "nh".into()
+        })
+    );
+    // Back from the game: asked again.
+    h.lobby.handle_game_ended("Your game was saved.".into());
+    assert_eq!(h.lobby.poll_action(), Some(LobbyAction::ListMyGames));
+}
+
+#[test]
+fn an_anonymous_lobby_asks_for_no_games_until_its_login() {
+    let mut h = Harness::new(None);
+    assert_eq!(h.lobby.poll_action(), None);
+    h.send(b"l");
+    h.line("alice");
+    h.line("secret");
+    assert!(matches!(
+        h.lobby.poll_action(),
+        Some(LobbyAction::Login { .. })
+    ));
+    h.lobby.handle_login_result(Ok(alice()));
+    assert_eq!(h.lobby.poll_action(), Some(LobbyAction::ListMyGames));
+}
+
+#[test]
+fn the_take_over_question_takes_over_on_t_and_goes_back_on_b() {
+    let mut h = Harness::new(Some(alice()));
+    h.lobby.handle_my_games(&[alices_nethack(false)]);
+    h.flush();
+    h.assert_shows("r) Take over your game of NetHack 3.6 (open on another connection)");
+    h.send(b"r");
+    assert!(matches!(h.action(), Some(LobbyAction::Play { .. })));
+    h.lobby.handle_take_over_offer(&alices_nethack(false));
+    h.flush();
+    h.assert_shows("Your game of NetHack 3.6 is open on another connection.");
+    // Other keys do nothing.
+    h.send(b"x");
+    assert_eq!(h.action(), None);
+    h.send(b"b");
+    h.assert_shows("Logged in as: alice");
+    assert_eq!(h.action(), None);
+    h.send(b"r");
+    let _ = h.action();
+    h.lobby.handle_take_over_offer(&alices_nethack(false));
+    h.send(b"t");
+    assert_eq!(
+        h.action(),
+        Some(LobbyAction::TakeOver {
+            game_id: "nh".into(),
+            game: alices_nethack(false).game,
+        })
+    );
+    h.flush();
+    h.assert_shows("Starting the game...");
+}
+
+#[test]
+fn a_hostile_game_name_in_the_offer_is_shown_harmless() {
+    let mut h = Harness::new(Some(alice()));
+    let mut evil = alices_nethack(false);
+    evil.game_name = "Net\x1b]52;c;aGk=\x07Hack\x1b[2J".into();
+    h.lobby.handle_my_games(&[evil.clone()]);
+    h.flush();
+    h.send(b"r");
+    h.lobby.handle_take_over_offer(&evil);
+    h.flush();
+    let written = String::from_utf8_lossy(&h.written);
+    assert!(!written.contains("\x1b]52"), "OSC 52 reached the terminal");
+    assert!(!written.contains("\x07"));
 }

@@ -13,12 +13,14 @@ fn game(n: u32, player: &str, last_output_ms: u64, watchers: u32) -> Listing {
             generation: 7,
         },
         player: player.into(),
+        game_id: "nethack".into(),
         game_name: "NetHack 3.6".into(),
         cols: 80,
         rows: 24,
         started_unix: 1_796_000_000 + u64::from(n) * 60,
         last_output_ms,
         watchers,
+        detached: false,
     }
 }
 
@@ -36,7 +38,7 @@ fn open(t: &mut Harness, games: Vec<Listing>, now: u64) {
 }
 
 fn actions(t: &mut Harness) -> Vec<LobbyAction> {
-    std::iter::from_fn(|| t.lobby.poll_action()).collect()
+    std::iter::from_fn(|| t.action()).collect()
 }
 
 /// The row holding `text`.

@@ -102,6 +102,10 @@ pub struct CoreMetrics {
     pub(super) spectators_active: Gauge,
     /// `spectating_sessions_active` (game sessions on this core with at least one watcher).
     pub(super) spectated_active: Gauge,
+    /// `game_sessions_detached` (games on this core waiting for their player to come back).
+    pub(super) detached_active: Gauge,
+    /// `game_sessions_reattached_total`.
+    pub(super) reattached: Counter,
     /// `ttyrec_bytes_written_total`.
     pub(super) recorded_bytes: Counter,
     /// `ttyrec_errors_total{kind}`, in [`RECORD_ERROR_KINDS`] order.
@@ -169,6 +173,8 @@ impl CoreMetrics {
             spectators: Counter::new(),
             spectators_active: Gauge::new(),
             spectated_active: Gauge::new(),
+            detached_active: Gauge::new(),
+            reattached: Counter::new(),
             recorded_bytes: Counter::new(),
             record_errors: Default::default(),
             busy_ratio: FloatGauge::new(),
@@ -329,6 +335,23 @@ impl CoreMetrics {
     }
 
     // --- games -----------------------------------------------------------------------
+
+    /// A game on this core lost its player and waits for them (`true`), or stopped waiting
+    /// (re-attached, moved, or hung up): `game_sessions_detached` ±1.
+    #[inline]
+    pub fn game_detached(&self, detached: bool) {
+        if detached {
+            self.detached_active.inc();
+        } else {
+            self.detached_active.dec();
+        }
+    }
+
+    /// A player got their running game back on a new connection.
+    #[inline]
+    pub fn game_reattached(&self) {
+        self.reattached.inc();
+    }
 
     /// The index of game `id` for the `game_*` methods (config order at start-up); a game
     /// unknown at start-up maps to the overflow slot (`game_id="_other"`).

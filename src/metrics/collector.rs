@@ -269,6 +269,10 @@ families! {
         "Connections watching a game now.";
     SPECTATED_ACTIVE = "spectating_sessions_active", Gauge, [],
         "Game sessions with at least one watcher now.";
+    DETACHED_ACTIVE = "game_sessions_detached", Gauge, [],
+        "Games running without their player, waiting for them to log in again.";
+    REATTACHED = "game_sessions_reattached_total", Counter, [],
+        "Games a player got back on a new connection.";
     RECORD_BYTES = "ttyrec_bytes_written_total", Counter, [],
         "Bytes of game recordings (ttyrec) written to disk.";
     RECORD_ERRORS = "ttyrec_errors_total", Counter, ["kind"],
@@ -452,6 +456,16 @@ impl Registry {
         out.push(
             Fam::new(&SPECTATED_ACTIVE)
                 .gauge(&[], self.sum_i(|c| c.spectated_active.get()))
+                .done(),
+        );
+        out.push(
+            Fam::new(&DETACHED_ACTIVE)
+                .gauge(&[], self.sum_i(|c| c.detached_active.get()))
+                .done(),
+        );
+        out.push(
+            Fam::new(&REATTACHED)
+                .counter(&[], self.sum(|c| c.reattached.get()))
                 .done(),
         );
         out.push(

@@ -28,7 +28,7 @@ pub struct Game {
     pub generation: u32,
     /// Its key in its session.
     pub key: GameKey,
-    /// The session it belongs to, until the hangup.
+    /// The session it belongs to (none while detached, and after the hangup).
     pub owner: Option<ConnRef>,
     pub child: PtyChild,
     pub master: OwnedFd,
@@ -42,6 +42,8 @@ pub struct Game {
     pub exited: bool,
     /// Reading found the terminal closed (EIO: every slave descriptor is gone).
     pub pty_closed: bool,
+    /// Its player left and it waits for them until then (reactor clock); hung up after.
+    pub detached_until: Option<u64>,
     /// SIGHUP was sent; SIGKILL follows at `kill_at`.
     pub hung_up: bool,
     pub kill_at: Option<u64>,

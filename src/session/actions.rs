@@ -38,6 +38,8 @@ impl Session {
             LobbyAction::ListGames => self.ask_game_list(id),
             LobbyAction::Watch { game } => self.start_watching(id, game),
             LobbyAction::StopWatching => self.stop_watching(id),
+            LobbyAction::ListMyGames => self.ask_my_games(id),
+            LobbyAction::TakeOver { game_id, game } => self.take_over(id, game_id, game),
             LobbyAction::Login { name, password } => {
                 let request = Request::Login {
                     name,
@@ -112,6 +114,32 @@ impl Session {
             }),
         }
         self.drain_actions(channel.id);
+    }
+
+    /// The lobby of channel `id` offers the player's running games.
+    fn ask_my_games(&mut self, id: ChannelId) {
+        let (Some(user), Some(channel)) = (
+            self.lobby_user(id),
+            self.channels.get(id).map(|c| c.tty.key),
+        ) else {
+            return;
+        };
+        let request = Request::GamesOf { user };
+        self.requests
+            .ask(&mut self.effects, request, Pending::MyGames { channel });
+    }
+
+    pub(super) fn my_games_answered(&mut self, channel: ChannelKey, reply: Reply) {
+        let Some(lobby) = self
+            .channels
+            .get_key_mut(channel)
+            .and_then(Channel::lobby_mut)
+        else {
+            return;
+        };
+        if let Reply::Games(list) = reply {
+            lobby.handle_my_games(&list);
+        }
     }
 
     /// What the lobby shows above its menus: banner, games, counts, today's date.

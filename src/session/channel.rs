@@ -20,7 +20,7 @@ use crate::lobby::Lobby;
 use crate::metrics::CoreMetrics;
 use crate::pty::WinSize;
 use crate::ssh::server::{ChannelId, Millis, ServerConnection, TermSize};
-use crate::watch::GameRef;
+use crate::watch::{GameRef, Listing};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -474,6 +474,36 @@ impl Channel {
             }
             other => (Channel { tty, mode: other }, 0),
         }
+    }
+
+    /// The game asked for is open on another connection: the lobby asks whether to take it
+    /// over. Returns the length of the input held meanwhile, for the caller to acknowledge.
+    /// (Only a channel with a lobby is asked; see `Session::resume`.)
+    pub fn offer_take_over(self, listing: &Listing) -> (Channel, usize) {
+        let Channel { tty, mode } = self;
+        match mode {
+            Mode::Starting(Starting {
+                lobby: Some(mut l),
+                held,
+                ..
+            }) => {
+                l.handle_take_over_offer(listing);
+                let held = held.len();
+                (
+                    Channel {
+                        tty,
+                        mode: Mode::Lobby(l),
+                    },
+                    held,
+                )
+            }
+            other => (Channel { tty, mode: other }, 0),
+        }
+    }
+
+    /// Whether a game starting on this channel came from a lobby (else: an exec).
+    pub fn starting_from_lobby(&self) -> bool {
+        matches!(&self.mode, Mode::Starting(s) if s.lobby.is_some())
     }
 
     /// The channel's game ended with exit `code`: back to the lobby it came from, or (exec)

@@ -98,6 +98,13 @@ impl FakeControl {
             }
             Request::ChangePassword { .. } | Request::ChangeEmail { .. } => Reply::Done(Ok(())),
             Request::ClaimGame { user, game_id } => {
+                if let Some(l) = self
+                    .listed
+                    .iter()
+                    .find(|l| &l.player == user && &l.game_id == game_id)
+                {
+                    return Reply::Running(Box::new(l.clone()));
+                }
                 let claim = (user.clone(), game_id.clone());
                 if self.claims.contains(&claim) {
                     return Reply::Done(Err("already running".into()));
@@ -111,9 +118,17 @@ impl FakeControl {
                 Reply::Done(Ok(()))
             }
             Request::ListGames => Reply::Games(GameList::from(self.listed.clone())),
-            Request::GameListed(_) | Request::GameStatus { .. } | Request::GameUnlisted(_) => {
-                Reply::Done(Ok(()))
-            }
+            Request::GamesOf { user } => Reply::Games(
+                self.listed
+                    .iter()
+                    .filter(|l| &l.player == user)
+                    .cloned()
+                    .collect(),
+            ),
+            Request::GameListed(_)
+            | Request::GameStatus { .. }
+            | Request::GameUnlisted(_)
+            | Request::GameDetached { .. } => Reply::Done(Ok(())),
         }
     }
 
@@ -173,7 +188,23 @@ pub struct FakeGame {
     pub ended: bool,
 }
 
+/// What the fake reactor draws for a game it re-attaches (its screen model's repaint).
+pub const REATTACHED_SCREEN: &[u8] = b"\x1b[H\x1b[2JT:1234 the game you left";
+
 impl FakeGame {
+    fn new(key: GameKey) -> FakeGame {
+        FakeGame {
+            key,
+            output: VecDeque::new(),
+            typed: Vec::new(),
+            echo: true,
+            full: false,
+            writing: false,
+            hung_up: false,
+            ended: false,
+        }
+    }
+
     fn live(&self) -> bool {
         !self.hung_up && !self.ended
     }
@@ -204,6 +235,11 @@ pub struct Harness {
     pub socket_stalled: bool,
     /// Watch effects, in order.
     pub watches: Vec<WatchEffect>,
+    /// [`Effect::Reattach`]es: game, target, take over, size.
+    pub reattaches: Vec<(GameKey, GameRef, bool, WinSize)>,
+    /// Refuse re-attaches with this text (else they succeed, the game's screen being
+    /// [`REATTACHED_SCREEN`]).
+    pub refuse_reattach: Option<String>,
     /// The client's terminal, fed from what it received.
     term: vt100::Parser,
     /// Bytes of `client.received` already fed to `term`.
@@ -306,6 +342,8 @@ impl Harness {
             signals: Vec::new(),
             socket_stalled: false,
             watches: Vec::new(),
+            reattaches: Vec::new(),
+            refuse_reattach: None,
             term: vt100::Parser::new(24, 80, 0),
             term_fed: 0,
         }
@@ -518,6 +556,27 @@ impl Harness {
                     }
                 }
                 Effect::LoggedIn => self.logged_in += 1,
+                Effect::Reattach {
+                    game,
+                    target,
+                    take_over,
+                    size,
+                } => {
+                    self.reattaches.push((game, target, take_over, size));
+                    match self.refuse_reattach.clone() {
+                        Some(why) => self.session.handle_spawned(
+                            game,
+                            Err(SpawnError::NotResumed(why)),
+                            self.now,
+                        ),
+                        None => {
+                            self.games.push(FakeGame::new(game));
+                            self.session.handle_spawned(game, Ok(()), self.now);
+                            self.session
+                                .handle_pty_output(game, REATTACHED_SCREEN, self.now);
+                        }
+                    }
+                }
                 Effect::Watch { watch, game } => self.watches.push(WatchEffect::Watch(watch, game)),
                 Effect::Resync { watch, game } => {
                     self.watches.push(WatchEffect::Resync(watch, game));
@@ -533,16 +592,7 @@ impl Harness {
     /// The spawner's answer: a game exists (before the session hears of it) when it worked.
     fn finish_spawn(&mut self, s: &Spawned, result: SpawnResult) {
         if result.is_ok() {
-            self.games.push(FakeGame {
-                key: s.game,
-                output: VecDeque::new(),
-                typed: Vec::new(),
-                echo: true,
-                full: false,
-                writing: false,
-                hung_up: false,
-                ended: false,
-            });
+            self.games.push(FakeGame::new(s.game));
         }
         self.session.handle_spawned(s.game, result, self.now);
     }

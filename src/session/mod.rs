@@ -72,6 +72,8 @@ mod tests;
 #[cfg(test)]
 mod tests_games;
 #[cfg(test)]
+mod tests_reattach;
+#[cfg(test)]
 mod tests_watch;
 
 pub use lograte::LogRate;
@@ -160,9 +162,19 @@ pub enum Effect {
     PtyResize { game: GameKey, size: WinSize },
     /// Forward a signal from the player (SSH `signal` request).
     PtySignal { game: GameKey, signal: Signal },
-    /// The player left: SIGHUP the game so it saves (SIGKILL after a grace). The game is the
-    /// reactor's from now on; its end is not reported to this session.
+    /// The player left: the game is the reactor's from now on (its end is not reported to
+    /// this session). It waits, detached, for the game's grace for its player to come back,
+    /// then gets SIGHUP so it saves (SIGKILL after another grace).
     Hangup { game: GameKey },
+    /// Attach this session's `game` to the player's running game `target` (on any core),
+    /// sized `size`; answer with [`Session::handle_spawned`] and then its screen as output.
+    /// `take_over`: also when another connection has it (that one is told and closed).
+    Reattach {
+        game: GameKey,
+        target: GameRef,
+        take_over: bool,
+        size: WinSize,
+    },
     /// The first successful login of this connection (the per-source counts move it from
     /// "still logging in" to "logged in").
     LoggedIn,
@@ -189,12 +201,17 @@ pub enum SpawnError {
     /// The server has no room for it now (descriptors, the spawn queue): the player is told
     /// this text, which says to try again later.
     NoRoom(String),
+    /// A running game could not be re-attached (it ended, is saving, or another connection
+    /// took it): the player is told this text.
+    NotResumed(String),
 }
 
 impl std::fmt::Display for SpawnError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SpawnError::Failed(e) | SpawnError::NoRoom(e) => f.write_str(e),
+            SpawnError::Failed(e) | SpawnError::NoRoom(e) | SpawnError::NotResumed(e) => {
+                f.write_str(e)
+            }
         }
     }
 }
@@ -436,6 +453,7 @@ impl Session {
                 game_id,
             } => self.claim_answered(game, user, game_id, reply),
             requests::Pending::GameList { channel } => self.list_answered(channel, reply),
+            requests::Pending::MyGames { channel } => self.my_games_answered(channel, reply),
         }
         self.run();
     }

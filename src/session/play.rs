@@ -13,6 +13,7 @@ use crate::control::{Reply, Request};
 use crate::lobby::Lobby;
 use crate::pty::ExitStatus;
 use crate::ssh::server::ChannelId;
+use crate::watch::{GameRef, Listing};
 
 /// Told to a client that starts a second game on one connection.
 const ONE_GAME: &str = "One game per connection: finish the game on your other session first.";
@@ -48,6 +49,8 @@ impl Session {
         );
         let lobby = Box::new(lobby);
         self.channels.step(id, |ch| (ch.into_lobby(lobby), ()));
+        // A logged-in lobby asks for the player's running games at once.
+        self.drain_actions(id);
     }
 
     /// An exec request: a game id starts that game directly, for a registered user with a
@@ -148,6 +151,7 @@ impl Session {
                 |c| matches!(&c.mode, Mode::Starting(s) if s.step == StartStep::Claiming),
             );
         match reply {
+            Reply::Running(listing) if waiting => self.resume(game, &listing),
             Reply::Done(Ok(())) if waiting => self.spawn(game, true),
             Reply::Done(Ok(())) => {
                 tracing::debug!(game = %game_id, "claim granted after its channel went; released");
@@ -167,6 +171,62 @@ impl Session {
             }
             _ => self.refuse_play(game, BUSY),
         }
+    }
+
+    /// The game asked for is already running for this account: re-attached when its
+    /// connection dropped; when another connection has it, a lobby asks whether to take it
+    /// over, and an exec takes it over (a player who runs `ssh host nethack` again after a
+    /// network drop means "my game, here", and the server may not have seen the drop yet).
+    fn resume(&mut self, game: GameKey, listing: &Listing) {
+        let from_lobby = self
+            .channels
+            .with_game(game)
+            .is_some_and(|c| c.starting_from_lobby());
+        if listing.detached || !from_lobby {
+            self.reattach(game, listing.game, !listing.detached);
+            return;
+        }
+        let held = self
+            .channels
+            .step_game(game, |ch| ch.offer_take_over(listing));
+        if let Some(n) = held.filter(|n| *n > 0) {
+            self.ssh.channel_consumed(game.channel, n);
+        }
+    }
+
+    /// The lobby of channel `id` chose to take over the player's game `target`.
+    pub(super) fn take_over(&mut self, id: ChannelId, game_id: String, target: GameRef) {
+        let Some(user) = self.lobby_user(id) else {
+            return;
+        };
+        if self.channels.any_game() {
+            if let Some(l) = self.channels.get_mut(id).and_then(|c| c.lobby_mut()) {
+                l.handle_play_refused(ONE_GAME.into());
+            }
+            return;
+        }
+        let key = self.game_key(id);
+        self.channels
+            .step(id, |ch| (ch.into_starting(key, game_id, user), ()));
+        self.reattach(key, target, true);
+    }
+
+    /// Ask the reactor to attach the starting `game` to the running `target`, for the
+    /// terminal as it is now.
+    fn reattach(&mut self, game: GameKey, target: GameRef, take_over: bool) {
+        let Some(ch) = self.channels.with_game_mut(game) else {
+            return;
+        };
+        let Mode::Starting(s) = &mut ch.mode else {
+            return;
+        };
+        s.step = StartStep::Spawning { size: ch.tty.size };
+        self.effects.push_back(Effect::Reattach {
+            game,
+            target,
+            take_over,
+            size: ch.tty.size,
+        });
     }
 
     /// Ask the reactor to spawn the claimed game, for the terminal as it is now.
@@ -199,7 +259,7 @@ impl Session {
                         .step_game(game, |ch| ch.attach(game, &mut self.effects))
                         .unwrap_or(false);
                 if attached {
-                    tracing::info!(game = %game_id, "game started");
+                    tracing::info!(game = %game_id, "game attached");
                 } else {
                     // The player left, or closed this channel, while the game was starting:
                     // hang it up like any other.
@@ -210,6 +270,12 @@ impl Session {
                 tracing::warn!(game = %game_id, error = %e, "game failed to start");
                 if !self.closed {
                     self.refuse_play(game, SPAWN_FAILED);
+                }
+            }
+            Err(SpawnError::NotResumed(text)) => {
+                tracing::info!(game = %game_id, reason = %text, "game not re-attached");
+                if !self.closed {
+                    self.refuse_play(game, &text);
                 }
             }
             Err(SpawnError::NoRoom(text)) => {
@@ -233,6 +299,8 @@ impl Session {
         if let Some(n) = unread.filter(|n| *n > 0) {
             self.ssh.channel_consumed(game.channel, n);
         }
+        // The lobby back asks for the player's running games.
+        self.drain_actions(game.channel);
     }
 
     /// The start of `game` failed: its lobby shows `message`, or (exec) the channel closes
@@ -242,6 +310,7 @@ impl Session {
         if let Some(n) = held.filter(|n| *n > 0) {
             self.ssh.channel_consumed(game.channel, n);
         }
+        self.drain_actions(game.channel);
     }
 
     /// A key for a new game on channel `id`.

@@ -23,6 +23,8 @@ pub(super) enum Pending {
     },
     /// The running games, for the watch menu of that very channel.
     GameList { channel: ChannelKey },
+    /// The player's own running games, for the menu of that very channel.
+    MyGames { channel: ChannelKey },
 }
 
 /// Which lobby answer method the reply goes to.

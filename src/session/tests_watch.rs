@@ -22,12 +22,14 @@ fn bobs_game() -> Listing {
             generation: 9,
         },
         player: "bob".into(),
+        game_id: "nethack".into(),
         game_name: "NetHack 3.6".into(),
         cols: 80,
         rows: 24,
         started_unix: 1_796_000_000,
         last_output_ms: 0,
         watchers: 0,
+        detached: false,
     }
 }
 

@@ -121,6 +121,15 @@ impl Server {
             "log": {"format": "text", "level": "info,dungeongate::reactor=debug"},
         });
         patch(&mut cfg);
+        // A dropped connection hangs its game up at once, as these tests expect; re-attach
+        // has tests of its own that set a grace.
+        if let Some(games) = cfg["games"].as_array_mut() {
+            for g in games {
+                if g.get("detach_grace_seconds").is_none() {
+                    g["detach_grace_seconds"] = serde_json::json!(0);
+                }
+            }
+        }
         let config = root.path().join("config.yaml");
         fs::write(&config, serde_json::to_string_pretty(&cfg).expect("json")).expect("config");
         let log = root.path().join("server.log");

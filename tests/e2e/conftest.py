@@ -363,6 +363,9 @@ class Server:
         # A test's `limits` add to (or change) the ones above instead of replacing them all.
         cfg["limits"].update(overrides.pop("limits", {}))
         cfg.update(overrides)
+        # A dropped connection hangs its game up at once, as most tests expect; the re-attach
+        # tests (test_reattach.py) give their games a grace.
+        cfg["games"] = [{"detach_grace_seconds": 0, **g} for g in cfg["games"]]
         return cfg
 
     def _listen(self, port: int):
@@ -1167,6 +1170,10 @@ class TermProc:
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
+
+    def pump(self) -> None:
+        """A reader thread feeds the screen; pollers written for ParamikoShell wait here."""
+        time.sleep(0.05)
 
     def wait_raw(self, needle: bytes, timeout: float = IO_TIMEOUT) -> None:
         """Wait until the bytes the client printed contain `needle`."""

@@ -68,7 +68,7 @@ data_dir: "{}"
 cores: 1
 password: {{ memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 1 }}
 games:
-  - {{ id: cat, name: "Cat", command: /bin/cat }}
+  - {{ id: cat, name: "Cat", command: /bin/cat, detach_grace_seconds: 0 }}
 log: {{ level: warn }}
 {extra}
 "#,

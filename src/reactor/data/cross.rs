@@ -104,11 +104,13 @@ impl DataCore {
             .collect();
         for s in slots {
             if let Some(c) = self.conns.get_mut(s) {
+                c.hang_up_games = true;
                 c.session
                     .shutdown("Your account was locked or removed by the operator.", now);
             }
             self.after(s);
         }
+        self.hang_up_detached_of(name, now);
     }
 
     pub(super) fn fire_timers(&mut self) {
@@ -146,6 +148,7 @@ impl DataCore {
                         .filter(|x| x.generation == generation)
                     {
                         game.kill_if_due(now);
+                        self.detach_expired(g as usize, now);
                     }
                 }
                 TimerOwner::Sampler => match crate::reactor::timers::due(at, self.sample_armed) {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 mod cross;
 mod play;
+mod reattach;
 mod watch;
 
 use crate::reactor::view::GameView;
@@ -99,6 +100,9 @@ struct Conn {
     accepted_at: Instant,
     /// Counted as logged in (the per-source counts were told).
     logged_in: bool,
+    /// The server ends this connection for good (account locked): its games are hung up,
+    /// not left waiting for the player.
+    hang_up_games: bool,
 }
 
 /// What a data core starts with.
@@ -397,6 +401,7 @@ impl DataCore {
             games: Vec::new(),
             accepted_at: Instant::now(),
             logged_in: false,
+            hang_up_games: false,
         });
         if !expects_proxy {
             self.admit(slot, peer, open);
@@ -680,8 +685,9 @@ impl DataCore {
         tracing::debug!(parent: conn.session.span(), "connection closed");
         let games = std::mem::take(&mut conn.games);
         let idle = conn.sock.is_idle();
+        let hang_up = conn.hang_up_games;
         for (_, g) in games {
-            self.hang_up_game(g, now);
+            self.leave_game(g, now, hang_up);
         }
         if idle {
             self.conns.remove(slot);
@@ -723,6 +729,12 @@ impl DataCore {
                         self.screen_to_all_watchers(g);
                     }
                 }
+                Effect::Reattach {
+                    game,
+                    target,
+                    take_over,
+                    size,
+                } => self.reattach(r, game, target, take_over, size),
                 Effect::Watch { watch, game } => self.watch(r, watch, game, true),
                 Effect::Resync { watch, game } => self.watch(r, watch, game, false),
                 Effect::Unwatch { watch, game } => self.unwatch(r, watch, game),
@@ -737,7 +749,8 @@ impl DataCore {
                     };
                     if let Some(i) = conn.games.iter().position(|(k, _)| *k == game) {
                         let (_, g) = conn.games.swap_remove(i);
-                        self.hang_up_game(g, now);
+                        let hang_up = conn.hang_up_games;
+                        self.leave_game(g, now, hang_up);
                     }
                 }
                 Effect::LoggedIn => {

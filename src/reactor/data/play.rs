@@ -221,6 +221,9 @@ impl DataCore {
         }
         self.end_watching(g);
         let mut game = self.games.remove(g);
+        if game.detached_until.take().is_some() {
+            self.metrics.game_detached(false);
+        }
         if let Some(r) = game.recording.take() {
             self.recorder.finish(r);
         }
@@ -246,6 +249,9 @@ impl DataCore {
         let Some(game) = self.games.get_mut(g) else {
             return;
         };
+        if game.detached_until.take().is_some() {
+            self.metrics.game_detached(false);
+        }
         if let Some(at) = game.hang_up(now) {
             self.timers
                 .push(TimerOwner::Game(g as u32, game.generation), at);
@@ -359,6 +365,7 @@ impl DataCore {
             exited: false,
             pty_closed: false,
             hung_up: false,
+            detached_until: None,
             kill_at: None,
             game_id: done.game_id,
             user: done.user,

@@ -14,6 +14,9 @@ use bytes::Bytes;
 const GAME_ENDED: &str = "The game you were watching has ended.";
 /// Told to a watcher whose game was gone before it attached.
 const GAME_GONE: &str = "That game is no longer running.";
+/// Told to watchers when the game's player comes back on another connection: the game
+/// moves to that connection's core and is listed anew.
+const GAME_MOVED: &str = "The player reconnected; choose the game again to keep watching.";
 
 /// What data cores send each other about watching.
 pub enum PeerMsg {
@@ -39,8 +42,25 @@ pub enum PeerMsg {
     /// Output of `game` for the receiving core was dropped (the queue was full): its watchers
     /// re-sync.
     Gap { game: GameRef },
-    /// `game` ended.
-    Ended { game: GameRef },
+    /// `game` ended, or moved (`why` is told to its watchers).
+    Ended { game: GameRef, why: &'static str },
+    /// A player's connection on the sending core wants its game `target` (on the receiving
+    /// core): answer `HandedOver` or `NotHandedOver`.
+    HandOver {
+        target: GameRef,
+        take_over: bool,
+        to: super::reattach::Reattacher,
+    },
+    /// The game asked for, off the sending core's ring, for the receiving core to run.
+    HandedOver {
+        to: super::reattach::Reattacher,
+        game: Box<Game>,
+    },
+    /// The game asked for could not be had (`why` is told to the player).
+    NotHandedOver {
+        to: super::reattach::Reattacher,
+        why: &'static str,
+    },
     /// The game a watcher asked for is not running.
     Gone { watcher: Watcher },
 }
@@ -52,7 +72,7 @@ pub struct PeerLink {
 }
 
 impl DataCore {
-    fn local_game(&mut self, game: GameRef) -> Option<(usize, &mut Game)> {
+    pub(super) fn local_game(&mut self, game: GameRef) -> Option<(usize, &mut Game)> {
         if usize::from(game.core) != self.id {
             return None;
         }
@@ -302,18 +322,29 @@ impl DataCore {
         let listing = Listing {
             game: game_ref(self.id, g, game.generation),
             player: game.user.clone(),
+            game_id: game.game_id.clone(),
             game_name,
             cols: game.view.cols,
             rows: game.view.rows,
             started_unix: game.started_unix,
             last_output_ms: game.view.last_output_ms,
             watchers: 0,
+            detached: game.detached_until.is_some(),
         };
         self.tell_control(Request::GameListed(Box::new(listing)));
     }
 
     /// Game `g` is ending: its watchers go back to their menus, the menus forget it.
     pub(super) fn end_watching(&mut self, g: usize) {
+        self.end_watching_with(g, GAME_ENDED);
+    }
+
+    /// Game `g` moves to another core: watched and listed there anew.
+    pub(super) fn end_watching_moved(&mut self, g: usize) {
+        self.end_watching_with(g, GAME_MOVED);
+    }
+
+    fn end_watching_with(&mut self, g: usize, why: &'static str) {
         self.flush_fanout();
         let now = now_ms();
         let Some(game) = self.games.get_mut(g) else {
@@ -325,12 +356,18 @@ impl DataCore {
         let cores = game.view.watching_cores();
         for w in &local {
             if let Some(c) = self.conn(w.conn) {
-                c.session.handle_watch_ended(w.watch, GAME_ENDED, now);
+                c.session.handle_watch_ended(w.watch, why, now);
             }
         }
         self.after_watchers(&local);
         for core in cores {
-            self.send_peer(core, PeerMsg::Ended { game: game_ref });
+            self.send_peer(
+                core,
+                PeerMsg::Ended {
+                    game: game_ref,
+                    why,
+                },
+            );
         }
         self.spectated(was, false);
         self.tell_control(Request::GameUnlisted(game_ref));
@@ -368,7 +405,7 @@ impl DataCore {
         }
     }
 
-    fn tell_control(&mut self, request: Request) {
+    pub(super) fn tell_control(&mut self, request: Request) {
         self.send_control(ToControl {
             core: self.id,
             from: None,
@@ -527,15 +564,22 @@ impl DataCore {
                 }
                 self.after_watchers(&list);
             }
-            PeerMsg::Ended { game } => {
+            PeerMsg::Ended { game, why } => {
                 let list = self.watching.remove(&game).unwrap_or_default();
                 for w in &list {
                     if let Some(c) = self.conn(w.conn) {
-                        c.session.handle_watch_ended(w.watch, GAME_ENDED, now);
+                        c.session.handle_watch_ended(w.watch, why, now);
                     }
                 }
                 self.after_watchers(&list);
             }
+            PeerMsg::HandOver {
+                target,
+                take_over,
+                to,
+            } => self.hand_over(target, take_over, to),
+            PeerMsg::HandedOver { to, game } => self.adopt(to, game),
+            PeerMsg::NotHandedOver { to, why } => self.not_reattached(to, why),
             PeerMsg::Gone { watcher } => {
                 for list in self.watching.values_mut() {
                     list.retain(|w| *w != watcher);
