@@ -98,11 +98,7 @@ impl Session {
     /// open (not a newer channel with the same id), and may make it decide more (quit after
     /// too many failures).
     pub(super) fn lobby_answered(&mut self, channel: ChannelKey, ask: LobbyAsk, reply: Reply) {
-        let Some(lobby) = self
-            .channels
-            .get_key_mut(channel)
-            .and_then(Channel::lobby_mut)
-        else {
+        let Some(lobby) = self.lobby_of(channel) else {
             return;
         };
         match ask {
@@ -114,6 +110,13 @@ impl Session {
             }),
         }
         self.drain_actions(channel.id);
+    }
+
+    /// The lobby of that very channel (not a newer one with the same id), if it is up.
+    fn lobby_of(&mut self, channel: ChannelKey) -> Option<&mut crate::lobby::Lobby> {
+        self.channels
+            .get_key_mut(channel)
+            .and_then(Channel::lobby_mut)
     }
 
     /// The lobby of channel `id` offers the player's running games.
@@ -130,11 +133,7 @@ impl Session {
     }
 
     pub(super) fn my_games_answered(&mut self, channel: ChannelKey, reply: Reply) {
-        let Some(lobby) = self
-            .channels
-            .get_key_mut(channel)
-            .and_then(Channel::lobby_mut)
-        else {
+        let Some(lobby) = self.lobby_of(channel) else {
             return;
         };
         if let Reply::Games(list) = reply {

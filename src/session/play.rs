@@ -91,19 +91,25 @@ impl Session {
 
     /// The lobby of channel `id` chose `game_id`.
     pub(super) fn play(&mut self, id: ChannelId, game_id: String) {
-        let Some(user) = self.lobby_user(id) else {
-            return;
-        };
+        if let Some(key) = self.start_from_lobby(id, game_id) {
+            self.launch(key);
+        }
+    }
+
+    /// The lobby of channel `id` steps aside for `game_id`: the key of the game starting on
+    /// it, or `None` (refused: one game per connection).
+    fn start_from_lobby(&mut self, id: ChannelId, game_id: String) -> Option<GameKey> {
+        let user = self.lobby_user(id)?;
         if self.channels.any_game() {
             if let Some(l) = self.channels.get_mut(id).and_then(|c| c.lobby_mut()) {
                 l.handle_play_refused(ONE_GAME.into());
             }
-            return;
+            return None;
         }
         let key = self.game_key(id);
         self.channels
             .step(id, |ch| (ch.into_starting(key, game_id, user), ()));
-        self.launch(key);
+        Some(key)
     }
 
     /// A game starts on its channel: claimed for the account first, unless the game lets an
@@ -196,19 +202,9 @@ impl Session {
 
     /// The lobby of channel `id` chose to take over the player's game `target`.
     pub(super) fn take_over(&mut self, id: ChannelId, game_id: String, target: GameRef) {
-        let Some(user) = self.lobby_user(id) else {
-            return;
-        };
-        if self.channels.any_game() {
-            if let Some(l) = self.channels.get_mut(id).and_then(|c| c.lobby_mut()) {
-                l.handle_play_refused(ONE_GAME.into());
-            }
-            return;
+        if let Some(key) = self.start_from_lobby(id, game_id) {
+            self.reattach(key, target, true);
         }
-        let key = self.game_key(id);
-        self.channels
-            .step(id, |ch| (ch.into_starting(key, game_id, user), ()));
-        self.reattach(key, target, true);
     }
 
     /// Ask the reactor to attach the starting `game` to the running `target`, for the
