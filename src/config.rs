@@ -1,6 +1,9 @@
 //! The configuration: YAML (compiled-in default, `./config.yaml`, or `--config FILE`) with
 //! environment overrides, validated into typed settings.
 //!
+//! A file sets only the keys it changes: every section and key has a default, the value in
+//! the compiled-in `config.yaml` (an empty file is the default configuration).
+//!
 //! Every error names the key, the value and what was expected, so an operator can fix the
 //! file without reading code: `config key ssh.listen: "abc" is not a socket address
 //! (expected host:port, e.g. 0.0.0.0:2222)`.
@@ -44,6 +47,9 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
         message: message.into(),
     }
 }
+
+/// How an error about the whole file names it.
+const TOP_LEVEL: &str = "(top level)";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -283,7 +289,12 @@ impl Config {
         apply_env_overrides(&mut value, env)?;
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            key_error(path, e.into_inner().to_string())
+            let key = if path == "." {
+                TOP_LEVEL.to_owned()
+            } else {
+                path
+            };
+            key_error(key, e.into_inner().to_string())
         })?;
         raw.validate()
     }
@@ -296,12 +307,29 @@ fn read(p: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// `DUNGEONGATE_SSH_LISTEN=…` sets `ssh.listen`; `DUNGEONGATE_DATA_DIR=…` sets `data_dir`.
-/// A name that matches a top-level key as a whole wins over a section/key split.
+/// `DUNGEONGATE_SSH_LISTEN=…` sets `ssh.listen`; `DUNGEONGATE_DATA_DIR=…` sets `data_dir`;
+/// `DUNGEONGATE_GAME_LIMITS_CPU_SECONDS=…` sets `game_limits.cpu_seconds`. Which names are
+/// sections and which are top-level keys comes from the built-in config, not the file: a file
+/// that leaves a section out can still have it set from the environment. A top-level key
+/// wins over a section/key split; the longest section name wins over a shorter one.
 fn apply_env_overrides(
     root: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
+    let shape: Value = serde_yaml_ng::from_str(DEFAULT_YAML).unwrap_or(Value::Null);
+    let mut top_keys = Vec::new();
+    let mut sections = Vec::new();
+    if let Value::Mapping(m) = &shape {
+        for (k, v) in m {
+            if let Some(k) = k.as_str() {
+                if v.is_mapping() {
+                    sections.push(k);
+                } else {
+                    top_keys.push(k);
+                }
+            }
+        }
+    }
     for (name, raw_value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -309,111 +337,156 @@ fn apply_env_overrides(
         let rest = rest.to_ascii_lowercase();
         let parsed: Value =
             serde_yaml_ng::from_str(&raw_value).unwrap_or(Value::String(raw_value.clone()));
+        // An empty file is an empty mapping.
+        if root.is_null() {
+            *root = Value::Mapping(serde_yaml_ng::Mapping::new());
+        }
         let Value::Mapping(map) = root else {
-            return Err(key_error("(top level)", "must be a mapping"));
+            return Err(key_error(
+                TOP_LEVEL,
+                "expected a mapping of keys (such as `ssh:`), so that environment \
+                 overrides have somewhere to go",
+            ));
         };
-        if map.contains_key(rest.as_str())
-            && !matches!(map.get(rest.as_str()), Some(Value::Mapping(_)))
-        {
+        if top_keys.contains(&rest.as_str()) {
             map.insert(Value::String(rest), parsed);
             continue;
         }
-        let Some((section, key)) = rest.split_once('_') else {
-            return Err(key_error(name, "names no known config key"));
+        let split = sections
+            .iter()
+            .filter_map(|s| Some((*s, rest.strip_prefix(s)?.strip_prefix('_')?)))
+            .filter(|(_, key)| !key.is_empty())
+            .max_by_key(|(s, _)| s.len());
+        let Some((section, key)) = split else {
+            return Err(key_error(
+                name,
+                "names no known config key (expected DUNGEONGATE_<SECTION>_<KEY> or \
+                 DUNGEONGATE_<KEY>, e.g. DUNGEONGATE_SSH_LISTEN or DUNGEONGATE_DATA_DIR)",
+            ));
         };
-        match map.get_mut(section) {
-            Some(Value::Mapping(sub)) => {
-                sub.insert(Value::String(key.to_owned()), parsed);
-            }
-            _ => {
-                return Err(key_error(
-                    name.clone(),
-                    format!("names no known config section `{section}`"),
-                ))
-            }
+        let sub = map
+            .entry(Value::String(section.to_owned()))
+            .or_insert(Value::Null);
+        if sub.is_null() {
+            *sub = Value::Mapping(serde_yaml_ng::Mapping::new());
+        }
+        // A section the file made something other than a mapping is reported as the file's
+        // own mistake when the config is read.
+        if let Value::Mapping(sub) = sub {
+            sub.insert(Value::String(key.to_owned()), parsed);
         }
     }
     Ok(())
 }
 
 // ----- the raw YAML shape -----
+//
+// Every section is `#[serde(default)]` with a `Default` that holds the value `config.yaml`
+// documents (a test holds the two together), so a file sets only the keys it changes.
+// `deny_unknown_fields` stays on every one: a misspelt key is an error, not a silent default.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawConfig {
-    #[serde(default = "default_server_id")]
     server_id: String,
     ssh: RawSsh,
     http: RawHttp,
-    #[serde(default)]
     metrics: RawMetrics,
     data_dir: String,
-    #[serde(default)]
+    /// `auto` or a number; kept raw so a bad value can be reported as written.
     cores: Option<Value>,
-    #[serde(default = "default_run_as")]
     run_as: String,
-    #[serde(default)]
     games_as_server_user: bool,
-    #[serde(default)]
     password: RawPassword,
-    #[serde(default)]
     limits: RawLimits,
-    #[serde(default)]
     game_limits: RawGameLimits,
-    #[serde(default)]
     banner: String,
     games: Vec<RawGame>,
-    #[serde(default)]
     log: RawLog,
-    #[serde(default)]
     recording: recording::RawRecording,
 }
 
-fn default_server_id() -> String {
-    "dungeongate".into()
+/// The built-in banner (as in `config.yaml`).
+const DEFAULT_BANNER: &str = "## $SERVERID - terminal games over ssh\n\
+                              ## $DATE  players: $PLAYERS  watchers: $WATCHERS\n";
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            server_id: "dungeongate".into(),
+            ssh: RawSsh::default(),
+            http: RawHttp::default(),
+            metrics: RawMetrics::default(),
+            data_dir: "data".into(),
+            cores: None,
+            run_as: "games".into(),
+            games_as_server_user: false,
+            password: RawPassword::default(),
+            limits: RawLimits::default(),
+            game_limits: RawGameLimits::default(),
+            banner: DEFAULT_BANNER.into(),
+            games: default_games(),
+            log: RawLog::default(),
+            recording: recording::RawRecording::default(),
+        }
+    }
 }
-fn default_run_as() -> String {
-    "games".into()
+
+/// The games of the built-in config: a file that leaves `games` out offers the same ones
+/// (NetHack, shown as unavailable until installed, and the built-in Amulet Run). Read from
+/// `config.yaml` itself rather than repeated here; a test checks that it reads.
+fn default_games() -> Vec<RawGame> {
+    serde_yaml_ng::from_str::<Value>(DEFAULT_YAML)
+        .ok()
+        .and_then(|v| v.get("games").cloned())
+        .and_then(|games| serde_yaml_ng::from_value(games).ok())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawSsh {
     listen: RawListen,
-    #[serde(default)]
+    /// `None`: every supported method, in the built-in order.
     kex: Option<Vec<String>>,
-    #[serde(default)]
+    /// `None`: every supported cipher, in the built-in order.
     ciphers: Option<Vec<String>>,
-    #[serde(default = "default_grace")]
     login_grace_seconds: u64,
-    #[serde(default = "default_tries")]
     max_auth_tries: u32,
-    #[serde(default = "default_rekey_bytes")]
     rekey_bytes: u64,
-    #[serde(default = "default_rekey_seconds")]
     rekey_seconds: u64,
-    #[serde(default)]
     auth_banner: String,
-    #[serde(default)]
     proxy_protocol_from: Vec<String>,
 }
-fn default_grace() -> u64 {
-    120
-}
-fn default_tries() -> u32 {
-    6
-}
-fn default_rekey_bytes() -> u64 {
-    1 << 30
-}
-fn default_rekey_seconds() -> u64 {
-    3600
+
+impl Default for RawSsh {
+    fn default() -> Self {
+        RawSsh {
+            listen: RawListen::One("0.0.0.0:2222".into()),
+            kex: None,
+            ciphers: None,
+            login_grace_seconds: 120,
+            max_auth_tries: 6,
+            rekey_bytes: 1 << 30,
+            rekey_seconds: 3600,
+            auth_banner: String::new(),
+            proxy_protocol_from: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: RawListen,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: RawListen::One("127.0.0.1:8085".into()),
+        }
+    }
 }
 
 /// `listen:` takes one address, a list, or one string of comma-separated addresses (handy in
@@ -426,65 +499,39 @@ enum RawListen {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawMetrics {
-    #[serde(default = "default_true")]
     enabled: bool,
-    #[serde(default = "default_metrics_path")]
     path: String,
 }
-fn default_true() -> bool {
-    true
-}
-fn default_metrics_path() -> String {
-    "/metrics".into()
-}
+
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics {
             enabled: true,
-            path: default_metrics_path(),
+            path: "/metrics".into(),
         }
     }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawPassword {
-    #[serde(default = "default_m")]
     memory_kib: u32,
-    #[serde(default = "default_t")]
     iterations: u32,
-    #[serde(default = "default_p")]
     parallelism: u32,
-    #[serde(default = "default_conc")]
     max_concurrent: usize,
-    #[serde(default = "default_queued")]
     max_queued: usize,
 }
-fn default_queued() -> usize {
-    64
-}
-fn default_m() -> u32 {
-    19456
-}
-fn default_t() -> u32 {
-    2
-}
-fn default_p() -> u32 {
-    1
-}
-fn default_conc() -> usize {
-    4
-}
+
 impl Default for RawPassword {
     fn default() -> Self {
         RawPassword {
-            memory_kib: default_m(),
-            iterations: default_t(),
-            parallelism: default_p(),
-            max_concurrent: default_conc(),
-            max_queued: default_queued(),
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 4,
+            max_queued: 64,
         }
     }
 }
@@ -554,13 +601,25 @@ impl Default for RawLimits {
 /// Smallest output cap that still holds any single answer (a full-size packet and more).
 const MIN_QUEUED_OUTPUT: usize = 64 * 1024;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// Each limit: a number, or `null` for none (the game inherits the server's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct RawGameLimits {
     core_bytes: Option<u64>,
     cpu_seconds: Option<u64>,
     processes: Option<u64>,
     address_space_bytes: Option<u64>,
+}
+
+impl Default for RawGameLimits {
+    fn default() -> Self {
+        RawGameLimits {
+            core_bytes: Some(0),
+            cpu_seconds: Some(86_400),
+            processes: Some(40_000),
+            address_space_bytes: Some(4 << 30),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -588,24 +647,17 @@ struct RawGame {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawLog {
-    #[serde(default = "default_log_format")]
     format: String,
-    #[serde(default = "default_log_level")]
     level: String,
 }
-fn default_log_format() -> String {
-    "text".into()
-}
-fn default_log_level() -> String {
-    "info".into()
-}
+
 impl Default for RawLog {
     fn default() -> Self {
         RawLog {
-            format: default_log_format(),
-            level: default_log_level(),
+            format: "text".into(),
+            level: "info".into(),
         }
     }
 }
@@ -941,7 +993,10 @@ fn names_to_algs<T: PartialEq>(
 
 fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
     if raw.is_empty() {
-        return Err(key_error("games", "must list at least one game"));
+        return Err(key_error(
+            "games",
+            "must list at least one game (leave `games` out for the built-in ones)",
+        ));
     }
     let mut games: Vec<GameConfig> = Vec::new();
     let mut next_digit = 2u32;
@@ -1244,6 +1299,81 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("lobby key"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_file_is_the_built_in_configuration() {
+        // The `Default`s of the raw sections and `config.yaml` say the same: a file that
+        // leaves a key out gets what the documented default says.
+        let built_in = format!("{:?}", load(DEFAULT_YAML).unwrap());
+        assert_eq!(format!("{:?}", load("").unwrap()), built_in);
+        assert_eq!(format!("{:?}", load("# nothing set\n").unwrap()), built_in);
+    }
+
+    #[test]
+    fn a_file_sets_only_the_keys_it_changes() {
+        let c = load("ssh: { listen: \"0.0.0.0:2022\" }").unwrap();
+        assert_eq!(c.ssh.listen, vec!["0.0.0.0:2022".parse().unwrap()]);
+        assert_eq!(c.ssh.max_auth_tries, 6);
+        assert_eq!(c.http.listen, vec!["127.0.0.1:8085".parse().unwrap()]);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(c.game_limits.cpu_seconds, Some(86_400));
+        assert!(c.banner.contains("$SERVERID"));
+        let ids: Vec<&str> = c.games.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["nethack", "amulet"]);
+        assert_eq!(c.recording.dir, PathBuf::from("data/ttyrec"));
+    }
+
+    #[test]
+    fn a_game_limit_set_to_null_is_no_limit_and_the_rest_keep_their_defaults() {
+        let c = load("game_limits: { processes: null, cpu_seconds: 60 }").unwrap();
+        assert_eq!(c.game_limits.processes, None);
+        assert_eq!(c.game_limits.cpu_seconds, Some(60));
+        assert_eq!(c.game_limits.core_bytes, Some(0));
+        assert_eq!(c.game_limits.address_space_bytes, Some(4 << 30));
+    }
+
+    #[test]
+    fn an_explicitly_empty_game_list_is_refused_with_the_way_out() {
+        let e = load("games: []").unwrap_err().to_string();
+        assert!(
+            e.contains("games") && e.contains("leave `games` out"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_reach_sections_the_file_leaves_out() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let c = Config::from_yaml(
+            "",
+            "test",
+            env(&[
+                ("DUNGEONGATE_LIMITS_MAX_CONNECTIONS", "5"),
+                ("DUNGEONGATE_GAME_LIMITS_CPU_SECONDS", "10"),
+                ("DUNGEONGATE_DATA_DIR", "/srv/dg"),
+                ("DUNGEONGATE_SERVER_ID", "dg1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_connections, 5);
+        assert_eq!(c.game_limits.cpu_seconds, Some(10));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/dg"));
+        assert_eq!(c.server_id, "dg1");
+        let e = Config::from_yaml(
+            "ssh: { listen: \"0.0.0.0:2222\" }",
+            "test",
+            env(&[("DUNGEONGATE_SSH_LISTNE", "127.0.0.1:1")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ssh.listne"), "{e}");
     }
 
     #[test]
