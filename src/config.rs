@@ -4,9 +4,10 @@
 //! A file sets only the keys it changes: every section and key has a default, the value in
 //! the compiled-in `config.yaml` (an empty file is the default configuration).
 //!
-//! Every error names the key, the value and what was expected, so an operator can fix the
-//! file without reading code: `config key ssh.listen: "abc" is not a socket address
-//! (expected host:port, e.g. 0.0.0.0:2222)`.
+//! Every error names the key, the value as written and what was expected, and where the file
+//! says it, so an operator can fix the file without reading code: `config key ssh.listen:
+//! "abc" is not a socket address (expected host:port, e.g. 0.0.0.0:2222) (config.yaml, line 3,
+//! column 11)`.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -15,6 +16,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod de;
+mod locate;
 mod recording;
 pub use recording::RecordingConfig;
 
@@ -37,14 +40,48 @@ pub enum ConfigError {
     },
     #[error("config {origin}: not valid YAML: {message}")]
     Yaml { origin: String, message: String },
-    #[error("config key {key}: {message}")]
-    Key { key: String, message: String },
+    #[error("config key {key}: {message}{}", Place::suffix(.at))]
+    Key {
+        key: String,
+        message: String,
+        /// Where the value came from, when known.
+        at: Option<Place>,
+    },
+}
+
+/// Where a bad value was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// In the file `origin`, at this line and column (from 1).
+    File {
+        origin: String,
+        line: usize,
+        column: usize,
+    },
+    /// Set by this environment variable.
+    Env(String),
+}
+
+impl Place {
+    /// ` (config.yaml, line 3, column 11)`, or nothing.
+    fn suffix(at: &Option<Place>) -> String {
+        match at {
+            Some(Place::File {
+                origin,
+                line,
+                column,
+            }) => format!(" ({origin}, line {line}, column {column})"),
+            Some(Place::Env(name)) => format!(" (set by {name})"),
+            None => String::new(),
+        }
+    }
 }
 
 fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {
         key: key.into(),
         message: message.into(),
+        at: None,
     }
 }
 
@@ -286,18 +323,47 @@ impl Config {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
-        apply_env_overrides(&mut value, env)?;
-        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
+        let overridden = apply_env_overrides(&mut value, env)?;
+        let place = |e| place(e, text, origin, &overridden);
+        let raw: RawConfig = de::from_value(value).map_err(|(path, message)| {
             let key = if path == "." {
                 TOP_LEVEL.to_owned()
             } else {
                 path
             };
-            key_error(key, e.into_inner().to_string())
+            place(key_error(key, message))
         })?;
-        raw.validate()
+        raw.validate().map_err(place)
     }
+}
+
+/// Say where the bad value of `e` came from: the environment variable that set its key, or
+/// its line in `text`.
+fn place(e: ConfigError, text: &str, origin: &str, overridden: &[(String, String)]) -> ConfigError {
+    let ConfigError::Key {
+        key,
+        message,
+        at: None,
+    } = e
+    else {
+        return e;
+    };
+    let under = |set: &str| {
+        key.strip_prefix(set)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    let at = match overridden.iter().rev().find(|(set, _)| under(set)) {
+        Some((_, name)) => Some(Place::Env(name.clone())),
+        None => {
+            let path = if key == TOP_LEVEL { "." } else { key.as_str() };
+            locate::locate(text, path).map(|(line, column)| Place::File {
+                origin: origin.to_owned(),
+                line,
+                column,
+            })
+        }
+    };
+    ConfigError::Key { key, message, at }
 }
 
 fn read(p: &Path) -> Result<String, ConfigError> {
@@ -312,10 +378,12 @@ fn read(p: &Path) -> Result<String, ConfigError> {
 /// sections and which are top-level keys comes from the built-in config, not the file: a file
 /// that leaves a section out can still have it set from the environment. A top-level key
 /// wins over a section/key split; the longest section name wins over a shorter one.
+///
+/// Returns the key paths set, each with the variable that set it.
 fn apply_env_overrides(
     root: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<(String, String)>, ConfigError> {
     let shape: Value = serde_yaml_ng::from_str(DEFAULT_YAML).unwrap_or(Value::Null);
     let mut top_keys = Vec::new();
     let mut sections = Vec::new();
@@ -330,6 +398,7 @@ fn apply_env_overrides(
             }
         }
     }
+    let mut set = Vec::new();
     for (name, raw_value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -349,7 +418,8 @@ fn apply_env_overrides(
             ));
         };
         if top_keys.contains(&rest.as_str()) {
-            map.insert(Value::String(rest), parsed);
+            map.insert(Value::String(rest.clone()), parsed);
+            set.push((rest, name));
             continue;
         }
         let split = sections
@@ -375,8 +445,9 @@ fn apply_env_overrides(
         if let Value::Mapping(sub) = sub {
             sub.insert(Value::String(key.to_owned()), parsed);
         }
+        set.push((format!("{section}.{key}"), name));
     }
-    Ok(())
+    Ok(set)
 }
 
 // ----- the raw YAML shape -----
@@ -439,7 +510,7 @@ fn default_games() -> Vec<RawGame> {
     serde_yaml_ng::from_str::<Value>(DEFAULT_YAML)
         .ok()
         .and_then(|v| v.get("games").cloned())
-        .and_then(|games| serde_yaml_ng::from_value(games).ok())
+        .and_then(|games| de::from_value(games).ok())
         .unwrap_or_default()
 }
 
@@ -491,11 +562,40 @@ impl Default for RawHttp {
 
 /// `listen:` takes one address, a list, or one string of comma-separated addresses (handy in
 /// an environment override).
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawListen {
     One(String),
     Many(Vec<String>),
+}
+
+// By hand rather than `#[serde(untagged)]`: a value that is neither gets "expected an address
+// ..." instead of serde's "data did not match any variant of untagged enum RawListen".
+impl<'de> Deserialize<'de> for RawListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListenVisitor;
+        impl<'de> serde::de::Visitor<'de> for ListenVisitor {
+            type Value = RawListen;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address such as \"0.0.0.0:2222\", or a list of them")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawListen, E> {
+                Ok(RawListen::One(v.to_owned()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawListen, A::Error> {
+                let mut all = Vec::new();
+                while let Some(addr) = seq.next_element::<String>()? {
+                    all.push(addr);
+                }
+                Ok(RawListen::Many(all))
+            }
+        }
+        d.deserialize_any(ListenVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -767,14 +867,17 @@ impl RawConfig {
                 _ => {
                     return Err(key_error(
                         "cores",
-                        format!("{n} is out of range (expected auto or 1..=256)"),
+                        format!("{n} is out of range (expected auto or 1 to 256)"),
                     ))
                 }
             },
             Some(other) => {
                 return Err(key_error(
                     "cores",
-                    format!("{other:?} is not valid (expected auto or a number of cores)"),
+                    format!(
+                        "expected auto or a number of cores (1 to 256), got {}",
+                        de::describe(&other)
+                    ),
                 ))
             }
         };
@@ -1075,13 +1178,20 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
         if RESERVED_KEYS.contains(&key.to_ascii_lowercase()) {
             return Err(key_error(
                 at("key"),
-                format!("{key:?} is a lobby key (reserved: {RESERVED_KEYS:?})"),
+                format!(
+                    "\"{key}\" is a lobby key (reserved: {})",
+                    RESERVED_KEYS
+                        .iter()
+                        .map(char::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         if games.iter().any(|o| o.key == key) {
             return Err(key_error(
                 at("key"),
-                format!("{key:?} is used by an earlier game"),
+                format!("\"{key}\" is used by an earlier game"),
             ));
         }
         if g.rc_template.is_some() && g.rc_file.is_none() {
@@ -1308,6 +1418,10 @@ mod tests {
         let built_in = format!("{:?}", load(DEFAULT_YAML).unwrap());
         assert_eq!(format!("{:?}", load("").unwrap()), built_in);
         assert_eq!(format!("{:?}", load("# nothing set\n").unwrap()), built_in);
+        // Empty sections (every line under them commented out) are defaults too.
+        let sections =
+            "ssh:\nhttp:\nmetrics:\npassword:\nlimits:\ngame_limits:\nlog:\nrecording:\n";
+        assert_eq!(format!("{:?}", load(sections).unwrap()), built_in);
     }
 
     #[test]
@@ -1373,7 +1487,112 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("ssh.listne"), "{e}");
+        assert_eq!(
+            e,
+            "config key ssh.listne: not a known key (did you mean `listen`?) \
+             (set by DUNGEONGATE_SSH_LISTNE)"
+        );
+    }
+
+    /// The messages for the bad inputs of issue 12, as an operator sees them.
+    const BAD: &[(&str, &str)] = &[
+        (
+            "limits:\n  max_connections: lots\n",
+            "config key limits.max_connections: expected a whole number (0 or more), \
+             got the string \"lots\" (test, line 2, column 20)",
+        ),
+        (
+            "limits:\n  max_connections: -5\n",
+            "config key limits.max_connections: expected a whole number (0 or more), \
+             got -5 (test, line 2, column 20)",
+        ),
+        (
+            "ssh:\n  listen: \"0.0.0.0:2222\"\n  max_auth_trys: 7\n",
+            "config key ssh.max_auth_trys: not a known key (did you mean \
+             `max_auth_tries`?) (test, line 3, column 18)",
+        ),
+        (
+            "log: { format: xml }\n",
+            "config key log.format: \"xml\" is not a log format (expected text or json) \
+             (test, line 1, column 16)",
+        ),
+        (
+            "recording:\n  compress: bzip2\n",
+            "config key recording.compress: \"bzip2\" is not one of none, gzip, zstd \
+             (test, line 2, column 13)",
+        ),
+        (
+            "ssh:\n  listen: nowhere\n",
+            "config key ssh.listen: \"nowhere\" is not a socket address (expected \
+             host:port, e.g. 0.0.0.0:2222 or [::]:2222) (test, line 2, column 11)",
+        ),
+        (
+            "ssh:\n  listen: 2222\n",
+            "config key ssh.listen: expected an address such as \"0.0.0.0:2222\", or a list \
+             of them, got 2222 (test, line 2, column 11)",
+        ),
+        (
+            "cores: lots\n",
+            "config key cores: expected auto or a number of cores (1 to 256), got the \
+             string \"lots\" (test, line 1, column 8)",
+        ),
+        (
+            "metrics: { enabled: maybe }\n",
+            "config key metrics.enabled: expected true or false, got the string \"maybe\" \
+             (test, line 1, column 21)",
+        ),
+        (
+            "server_id: 3.10\n",
+            "config key server_id: expected text, got 3.1 (put it in quotes) \
+             (test, line 1, column 12)",
+        ),
+        (
+            "games:\n  - { id: x, name: X }\n",
+            "config key games[0]: `command` is missing (it has no default) \
+             (test, line 2, column 5)",
+        ),
+        (
+            "- ssh\n",
+            "config key (top level): expected a mapping of keys, got a list \
+             (test, line 1, column 1)",
+        ),
+    ];
+
+    #[test]
+    fn bad_values_are_reported_as_written_with_their_key_and_line() {
+        for (yaml, want) in BAD {
+            let got = load(yaml).unwrap_err().to_string();
+            assert_eq!(&got, want, "for {yaml:?}");
+            for debug_form in [
+                "String(",
+                "Number(",
+                "Bool(",
+                "Mapping(",
+                "Sequence(",
+                "Null",
+            ] {
+                assert!(!got.contains(debug_form), "{got}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_variable_not_a_line() {
+        let e = Config::from_yaml(
+            "limits:\n  max_connections: 5\n",
+            "test",
+            vec![(
+                "DUNGEONGATE_LIMITS_MAX_CONNECTIONS".to_string(),
+                "lots".to_string(),
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "config key limits.max_connections: expected a whole number (0 or more), got \
+             the string \"lots\" (set by DUNGEONGATE_LIMITS_MAX_CONNECTIONS)"
+        );
     }
 
     #[test]
