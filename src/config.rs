@@ -1,9 +1,13 @@
 //! The configuration: YAML (compiled-in default, `./config.yaml`, or `--config FILE`) with
 //! environment overrides, validated into typed settings.
 //!
-//! Every error names the key, the value and what was expected, so an operator can fix the
-//! file without reading code: `config key ssh.listen: "abc" is not a socket address
-//! (expected host:port, e.g. 0.0.0.0:2222)`.
+//! A file sets only the keys it changes: every section and key has a default, the value in
+//! the compiled-in `config.yaml` (an empty file is the default configuration).
+//!
+//! Every error names the key, the value as written and what was expected, and where the file
+//! says it, so an operator can fix the file without reading code: `config key ssh.listen:
+//! "abc" is not a socket address (expected host:port, e.g. 0.0.0.0:2222) (config.yaml, line 3,
+//! column 11)`.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -12,6 +16,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod check;
+mod de;
+mod locate;
 mod recording;
 pub use recording::RecordingConfig;
 
@@ -34,16 +41,53 @@ pub enum ConfigError {
     },
     #[error("config {origin}: not valid YAML: {message}")]
     Yaml { origin: String, message: String },
-    #[error("config key {key}: {message}")]
-    Key { key: String, message: String },
+    #[error("config key {key}: {message}{}", Place::suffix(.at))]
+    Key {
+        key: String,
+        message: String,
+        /// Where the value came from, when known.
+        at: Option<Place>,
+    },
+}
+
+/// Where a bad value was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// In the file `origin`, at this line and column (from 1).
+    File {
+        origin: String,
+        line: usize,
+        column: usize,
+    },
+    /// Set by this environment variable.
+    Env(String),
+}
+
+impl Place {
+    /// ` (config.yaml, line 3, column 11)`, or nothing.
+    fn suffix(at: &Option<Place>) -> String {
+        match at {
+            Some(Place::File {
+                origin,
+                line,
+                column,
+            }) => format!(" ({origin}, line {line}, column {column})"),
+            Some(Place::Env(name)) => format!(" (set by {name})"),
+            None => String::new(),
+        }
+    }
 }
 
 fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {
         key: key.into(),
         message: message.into(),
+        at: None,
     }
 }
+
+/// How an error about the whole file names it.
+const TOP_LEVEL: &str = "(top level)";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -290,13 +334,47 @@ impl Config {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
-        apply_env_overrides(&mut value, env)?;
-        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            key_error(path, e.into_inner().to_string())
+        let overridden = apply_env_overrides(&mut value, env)?;
+        let place = |e| place(e, text, origin, &overridden);
+        let raw: RawConfig = de::from_value(value).map_err(|(path, message)| {
+            let key = if path == "." {
+                TOP_LEVEL.to_owned()
+            } else {
+                path
+            };
+            place(key_error(key, message))
         })?;
-        raw.validate()
+        raw.validate().map_err(place)
     }
+}
+
+/// Say where the bad value of `e` came from: the environment variable that set its key, or
+/// its line in `text`.
+fn place(e: ConfigError, text: &str, origin: &str, overridden: &[(String, String)]) -> ConfigError {
+    let ConfigError::Key {
+        key,
+        message,
+        at: None,
+    } = e
+    else {
+        return e;
+    };
+    let under = |set: &str| {
+        key.strip_prefix(set)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    let at = match overridden.iter().rev().find(|(set, _)| under(set)) {
+        Some((_, name)) => Some(Place::Env(name.clone())),
+        None => {
+            let path = if key == TOP_LEVEL { "." } else { key.as_str() };
+            locate::locate(text, path).map(|(line, column)| Place::File {
+                origin: origin.to_owned(),
+                line,
+                column,
+            })
+        }
+    };
+    ConfigError::Key { key, message, at }
 }
 
 fn read(p: &Path) -> Result<String, ConfigError> {
@@ -306,12 +384,32 @@ fn read(p: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// `DUNGEONGATE_SSH_LISTEN=…` sets `ssh.listen`; `DUNGEONGATE_DATA_DIR=…` sets `data_dir`.
-/// A name that matches a top-level key as a whole wins over a section/key split.
+/// `DUNGEONGATE_SSH_LISTEN=…` sets `ssh.listen`; `DUNGEONGATE_DATA_DIR=…` sets `data_dir`;
+/// `DUNGEONGATE_GAME_LIMITS_CPU_SECONDS=…` sets `game_limits.cpu_seconds`. Which names are
+/// sections and which are top-level keys comes from the built-in config, not the file: a file
+/// that leaves a section out can still have it set from the environment. A top-level key
+/// wins over a section/key split; the longest section name wins over a shorter one.
+///
+/// Returns the key paths set, each with the variable that set it.
 fn apply_env_overrides(
     root: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let shape: Value = serde_yaml_ng::from_str(DEFAULT_YAML).unwrap_or(Value::Null);
+    let mut top_keys = Vec::new();
+    let mut sections = Vec::new();
+    if let Value::Mapping(m) = &shape {
+        for (k, v) in m {
+            if let Some(k) = k.as_str() {
+                if v.is_mapping() {
+                    sections.push(k);
+                } else {
+                    top_keys.push(k);
+                }
+            }
+        }
+    }
+    let mut set = Vec::new();
     for (name, raw_value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -319,182 +417,232 @@ fn apply_env_overrides(
         let rest = rest.to_ascii_lowercase();
         let parsed: Value =
             serde_yaml_ng::from_str(&raw_value).unwrap_or(Value::String(raw_value.clone()));
+        // An empty file is an empty mapping.
+        if root.is_null() {
+            *root = Value::Mapping(serde_yaml_ng::Mapping::new());
+        }
         let Value::Mapping(map) = root else {
-            return Err(key_error("(top level)", "must be a mapping"));
+            return Err(key_error(
+                TOP_LEVEL,
+                "expected a mapping of keys (such as `ssh:`), so that environment \
+                 overrides have somewhere to go",
+            ));
         };
-        if map.contains_key(rest.as_str())
-            && !matches!(map.get(rest.as_str()), Some(Value::Mapping(_)))
-        {
-            map.insert(Value::String(rest), parsed);
+        if top_keys.contains(&rest.as_str()) {
+            map.insert(Value::String(rest.clone()), parsed);
+            set.push((rest, name));
             continue;
         }
-        let Some((section, key)) = rest.split_once('_') else {
-            return Err(key_error(name, "names no known config key"));
+        let split = sections
+            .iter()
+            .filter_map(|s| Some((*s, rest.strip_prefix(s)?.strip_prefix('_')?)))
+            .filter(|(_, key)| !key.is_empty())
+            .max_by_key(|(s, _)| s.len());
+        let Some((section, key)) = split else {
+            return Err(key_error(
+                name,
+                "names no known config key (expected DUNGEONGATE_<SECTION>_<KEY> or \
+                 DUNGEONGATE_<KEY>, e.g. DUNGEONGATE_SSH_LISTEN or DUNGEONGATE_DATA_DIR)",
+            ));
         };
-        match map.get_mut(section) {
-            Some(Value::Mapping(sub)) => {
-                sub.insert(Value::String(key.to_owned()), parsed);
-            }
-            _ => {
-                return Err(key_error(
-                    name.clone(),
-                    format!("names no known config section `{section}`"),
-                ))
-            }
+        let sub = map
+            .entry(Value::String(section.to_owned()))
+            .or_insert(Value::Null);
+        if sub.is_null() {
+            *sub = Value::Mapping(serde_yaml_ng::Mapping::new());
         }
+        // A section the file made something other than a mapping is reported as the file's
+        // own mistake when the config is read.
+        if let Value::Mapping(sub) = sub {
+            sub.insert(Value::String(key.to_owned()), parsed);
+        }
+        set.push((format!("{section}.{key}"), name));
     }
-    Ok(())
+    Ok(set)
 }
 
 // ----- the raw YAML shape -----
+//
+// Every section is `#[serde(default)]` with a `Default` that holds the value `config.yaml`
+// documents (a test holds the two together), so a file sets only the keys it changes.
+// `deny_unknown_fields` stays on every one: a misspelt key is an error, not a silent default.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawConfig {
-    #[serde(default = "default_server_id")]
     server_id: String,
     ssh: RawSsh,
     http: RawHttp,
-    #[serde(default)]
     metrics: RawMetrics,
     data_dir: String,
-    #[serde(default)]
+    /// `auto` or a number; kept raw so a bad value can be reported as written.
     cores: Option<Value>,
-    #[serde(default = "default_run_as")]
     run_as: String,
-    #[serde(default)]
     games_as_server_user: bool,
-    #[serde(default)]
     password: RawPassword,
-    #[serde(default)]
     limits: RawLimits,
-    #[serde(default)]
     game_limits: RawGameLimits,
-    #[serde(default)]
     banner: String,
     games: Vec<RawGame>,
-    #[serde(default)]
     log: RawLog,
-    #[serde(default)]
     recording: recording::RawRecording,
 }
 
-fn default_server_id() -> String {
-    "dungeongate".into()
+/// The built-in banner (as in `config.yaml`).
+const DEFAULT_BANNER: &str = "## $SERVERID - terminal games over ssh\n\
+                              ## $DATE  players: $PLAYERS  watchers: $WATCHERS\n";
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            server_id: "dungeongate".into(),
+            ssh: RawSsh::default(),
+            http: RawHttp::default(),
+            metrics: RawMetrics::default(),
+            data_dir: "data".into(),
+            cores: None,
+            run_as: "games".into(),
+            games_as_server_user: false,
+            password: RawPassword::default(),
+            limits: RawLimits::default(),
+            game_limits: RawGameLimits::default(),
+            banner: DEFAULT_BANNER.into(),
+            games: default_games(),
+            log: RawLog::default(),
+            recording: recording::RawRecording::default(),
+        }
+    }
 }
-fn default_run_as() -> String {
-    "games".into()
+
+/// The games of the built-in config: a file that leaves `games` out offers the same ones
+/// (NetHack, shown as unavailable until installed, and the built-in Amulet Run). Read from
+/// `config.yaml` itself rather than repeated here; a test checks that it reads.
+fn default_games() -> Vec<RawGame> {
+    serde_yaml_ng::from_str::<Value>(DEFAULT_YAML)
+        .ok()
+        .and_then(|v| v.get("games").cloned())
+        .and_then(|games| de::from_value(games).ok())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawSsh {
     listen: RawListen,
-    #[serde(default)]
+    /// `None`: every supported method, in the built-in order.
     kex: Option<Vec<String>>,
-    #[serde(default)]
+    /// `None`: every supported cipher, in the built-in order.
     ciphers: Option<Vec<String>>,
-    #[serde(default = "default_grace")]
     login_grace_seconds: u64,
-    #[serde(default = "default_tries")]
     max_auth_tries: u32,
-    #[serde(default = "default_rekey_bytes")]
     rekey_bytes: u64,
-    #[serde(default = "default_rekey_seconds")]
     rekey_seconds: u64,
-    #[serde(default)]
     auth_banner: String,
-    #[serde(default)]
     proxy_protocol_from: Vec<String>,
 }
-fn default_grace() -> u64 {
-    120
-}
-fn default_tries() -> u32 {
-    6
-}
-fn default_rekey_bytes() -> u64 {
-    1 << 30
-}
-fn default_rekey_seconds() -> u64 {
-    3600
+
+impl Default for RawSsh {
+    fn default() -> Self {
+        RawSsh {
+            listen: RawListen::One("0.0.0.0:2222".into()),
+            kex: None,
+            ciphers: None,
+            login_grace_seconds: 120,
+            max_auth_tries: 6,
+            rekey_bytes: 1 << 30,
+            rekey_seconds: 3600,
+            auth_banner: String::new(),
+            proxy_protocol_from: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: RawListen,
 }
 
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: RawListen::One("127.0.0.1:8085".into()),
+        }
+    }
+}
+
 /// `listen:` takes one address, a list, or one string of comma-separated addresses (handy in
 /// an environment override).
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawListen {
     One(String),
     Many(Vec<String>),
 }
 
+// By hand rather than `#[serde(untagged)]`: a value that is neither gets "expected an address
+// ..." instead of serde's "data did not match any variant of untagged enum RawListen".
+impl<'de> Deserialize<'de> for RawListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListenVisitor;
+        impl<'de> serde::de::Visitor<'de> for ListenVisitor {
+            type Value = RawListen;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address such as \"0.0.0.0:2222\", or a list of them")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawListen, E> {
+                Ok(RawListen::One(v.to_owned()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawListen, A::Error> {
+                let mut all = Vec::new();
+                while let Some(addr) = seq.next_element::<String>()? {
+                    all.push(addr);
+                }
+                Ok(RawListen::Many(all))
+            }
+        }
+        d.deserialize_any(ListenVisitor)
+    }
+}
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawMetrics {
-    #[serde(default = "default_true")]
     enabled: bool,
-    #[serde(default = "default_metrics_path")]
     path: String,
 }
-fn default_true() -> bool {
-    true
-}
-fn default_metrics_path() -> String {
-    "/metrics".into()
-}
+
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics {
             enabled: true,
-            path: default_metrics_path(),
+            path: "/metrics".into(),
         }
     }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawPassword {
-    #[serde(default = "default_m")]
     memory_kib: u32,
-    #[serde(default = "default_t")]
     iterations: u32,
-    #[serde(default = "default_p")]
     parallelism: u32,
-    #[serde(default = "default_conc")]
     max_concurrent: usize,
-    #[serde(default = "default_queued")]
     max_queued: usize,
 }
-fn default_queued() -> usize {
-    64
-}
-fn default_m() -> u32 {
-    19456
-}
-fn default_t() -> u32 {
-    2
-}
-fn default_p() -> u32 {
-    1
-}
-fn default_conc() -> usize {
-    4
-}
+
 impl Default for RawPassword {
     fn default() -> Self {
         RawPassword {
-            memory_kib: default_m(),
-            iterations: default_t(),
-            parallelism: default_p(),
-            max_concurrent: default_conc(),
-            max_queued: default_queued(),
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 4,
+            max_queued: 64,
         }
     }
 }
@@ -564,13 +712,25 @@ impl Default for RawLimits {
 /// Smallest output cap that still holds any single answer (a full-size packet and more).
 const MIN_QUEUED_OUTPUT: usize = 64 * 1024;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// Each limit: a number, or `null` for none (the game inherits the server's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct RawGameLimits {
     core_bytes: Option<u64>,
     cpu_seconds: Option<u64>,
     processes: Option<u64>,
     address_space_bytes: Option<u64>,
+}
+
+impl Default for RawGameLimits {
+    fn default() -> Self {
+        RawGameLimits {
+            core_bytes: Some(0),
+            cpu_seconds: Some(86_400),
+            processes: Some(40_000),
+            address_space_bytes: Some(4 << 30),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -603,24 +763,17 @@ fn default_detach_grace() -> u64 {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawLog {
-    #[serde(default = "default_log_format")]
     format: String,
-    #[serde(default = "default_log_level")]
     level: String,
 }
-fn default_log_format() -> String {
-    "text".into()
-}
-fn default_log_level() -> String {
-    "info".into()
-}
+
 impl Default for RawLog {
     fn default() -> Self {
         RawLog {
-            format: default_log_format(),
-            level: default_log_level(),
+            format: "text".into(),
+            level: "info".into(),
         }
     }
 }
@@ -730,14 +883,17 @@ impl RawConfig {
                 _ => {
                     return Err(key_error(
                         "cores",
-                        format!("{n} is out of range (expected auto or 1..=256)"),
+                        format!("{n} is out of range (expected auto or 1 to 256)"),
                     ))
                 }
             },
             Some(other) => {
                 return Err(key_error(
                     "cores",
-                    format!("{other:?} is not valid (expected auto or a number of cores)"),
+                    format!(
+                        "expected auto or a number of cores (1 to 256), got {}",
+                        de::describe(&other)
+                    ),
                 ))
             }
         };
@@ -956,7 +1112,10 @@ fn names_to_algs<T: PartialEq>(
 
 fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
     if raw.is_empty() {
-        return Err(key_error("games", "must list at least one game"));
+        return Err(key_error(
+            "games",
+            "must list at least one game (leave `games` out for the built-in ones)",
+        ));
     }
     let mut games: Vec<GameConfig> = Vec::new();
     let mut next_digit = 2u32;
@@ -1044,13 +1203,20 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
         if RESERVED_KEYS.contains(&key.to_ascii_lowercase()) {
             return Err(key_error(
                 at("key"),
-                format!("{key:?} is a lobby key (reserved: {RESERVED_KEYS:?})"),
+                format!(
+                    "\"{key}\" is a lobby key (reserved: {})",
+                    RESERVED_KEYS
+                        .iter()
+                        .map(char::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         if games.iter().any(|o| o.key == key) {
             return Err(key_error(
                 at("key"),
-                format!("{key:?} is used by an earlier game"),
+                format!("\"{key}\" is used by an earlier game"),
             ));
         }
         if g.rc_template.is_some() && g.rc_file.is_none() {
@@ -1269,6 +1435,190 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("lobby key"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_file_is_the_built_in_configuration() {
+        // The `Default`s of the raw sections and `config.yaml` say the same: a file that
+        // leaves a key out gets what the documented default says.
+        let built_in = format!("{:?}", load(DEFAULT_YAML).unwrap());
+        assert_eq!(format!("{:?}", load("").unwrap()), built_in);
+        assert_eq!(format!("{:?}", load("# nothing set\n").unwrap()), built_in);
+        // Empty sections (every line under them commented out) are defaults too.
+        let sections =
+            "ssh:\nhttp:\nmetrics:\npassword:\nlimits:\ngame_limits:\nlog:\nrecording:\n";
+        assert_eq!(format!("{:?}", load(sections).unwrap()), built_in);
+    }
+
+    #[test]
+    fn a_file_sets_only_the_keys_it_changes() {
+        let c = load("ssh: { listen: \"0.0.0.0:2022\" }").unwrap();
+        assert_eq!(c.ssh.listen, vec!["0.0.0.0:2022".parse().unwrap()]);
+        assert_eq!(c.ssh.max_auth_tries, 6);
+        assert_eq!(c.http.listen, vec!["127.0.0.1:8085".parse().unwrap()]);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(c.game_limits.cpu_seconds, Some(86_400));
+        assert!(c.banner.contains("$SERVERID"));
+        let ids: Vec<&str> = c.games.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["nethack", "amulet"]);
+        assert_eq!(c.recording.dir, PathBuf::from("data/ttyrec"));
+    }
+
+    #[test]
+    fn a_game_limit_set_to_null_is_no_limit_and_the_rest_keep_their_defaults() {
+        let c = load("game_limits: { processes: null, cpu_seconds: 60 }").unwrap();
+        assert_eq!(c.game_limits.processes, None);
+        assert_eq!(c.game_limits.cpu_seconds, Some(60));
+        assert_eq!(c.game_limits.core_bytes, Some(0));
+        assert_eq!(c.game_limits.address_space_bytes, Some(4 << 30));
+    }
+
+    #[test]
+    fn an_explicitly_empty_game_list_is_refused_with_the_way_out() {
+        let e = load("games: []").unwrap_err().to_string();
+        assert!(
+            e.contains("games") && e.contains("leave `games` out"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_reach_sections_the_file_leaves_out() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let c = Config::from_yaml(
+            "",
+            "test",
+            env(&[
+                ("DUNGEONGATE_LIMITS_MAX_CONNECTIONS", "5"),
+                ("DUNGEONGATE_GAME_LIMITS_CPU_SECONDS", "10"),
+                ("DUNGEONGATE_DATA_DIR", "/srv/dg"),
+                ("DUNGEONGATE_SERVER_ID", "dg1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_connections, 5);
+        assert_eq!(c.game_limits.cpu_seconds, Some(10));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/dg"));
+        assert_eq!(c.server_id, "dg1");
+        let e = Config::from_yaml(
+            "ssh: { listen: \"0.0.0.0:2222\" }",
+            "test",
+            env(&[("DUNGEONGATE_SSH_LISTNE", "127.0.0.1:1")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "config key ssh.listne: not a known key (did you mean `listen`?) \
+             (set by DUNGEONGATE_SSH_LISTNE)"
+        );
+    }
+
+    /// The messages for the bad inputs of issue 12, as an operator sees them.
+    const BAD: &[(&str, &str)] = &[
+        (
+            "limits:\n  max_connections: lots\n",
+            "config key limits.max_connections: expected a whole number (0 or more), \
+             got the string \"lots\" (test, line 2, column 20)",
+        ),
+        (
+            "limits:\n  max_connections: -5\n",
+            "config key limits.max_connections: expected a whole number (0 or more), \
+             got -5 (test, line 2, column 20)",
+        ),
+        (
+            "ssh:\n  listen: \"0.0.0.0:2222\"\n  max_auth_trys: 7\n",
+            "config key ssh.max_auth_trys: not a known key (did you mean \
+             `max_auth_tries`?) (test, line 3, column 18)",
+        ),
+        (
+            "log: { format: xml }\n",
+            "config key log.format: \"xml\" is not a log format (expected text or json) \
+             (test, line 1, column 16)",
+        ),
+        (
+            "recording:\n  compress: bzip2\n",
+            "config key recording.compress: \"bzip2\" is not one of none, gzip, zstd \
+             (test, line 2, column 13)",
+        ),
+        (
+            "ssh:\n  listen: nowhere\n",
+            "config key ssh.listen: \"nowhere\" is not a socket address (expected \
+             host:port, e.g. 0.0.0.0:2222 or [::]:2222) (test, line 2, column 11)",
+        ),
+        (
+            "ssh:\n  listen: 2222\n",
+            "config key ssh.listen: expected an address such as \"0.0.0.0:2222\", or a list \
+             of them, got 2222 (test, line 2, column 11)",
+        ),
+        (
+            "cores: lots\n",
+            "config key cores: expected auto or a number of cores (1 to 256), got the \
+             string \"lots\" (test, line 1, column 8)",
+        ),
+        (
+            "metrics: { enabled: maybe }\n",
+            "config key metrics.enabled: expected true or false, got the string \"maybe\" \
+             (test, line 1, column 21)",
+        ),
+        (
+            "server_id: 3.10\n",
+            "config key server_id: expected text, got 3.1 (put it in quotes) \
+             (test, line 1, column 12)",
+        ),
+        (
+            "games:\n  - { id: x, name: X }\n",
+            "config key games[0]: `command` is missing (it has no default) \
+             (test, line 2, column 5)",
+        ),
+        (
+            "- ssh\n",
+            "config key (top level): expected a mapping of keys, got a list \
+             (test, line 1, column 1)",
+        ),
+    ];
+
+    #[test]
+    fn bad_values_are_reported_as_written_with_their_key_and_line() {
+        for (yaml, want) in BAD {
+            let got = load(yaml).unwrap_err().to_string();
+            assert_eq!(&got, want, "for {yaml:?}");
+            for debug_form in [
+                "String(",
+                "Number(",
+                "Bool(",
+                "Mapping(",
+                "Sequence(",
+                "Null",
+            ] {
+                assert!(!got.contains(debug_form), "{got}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_variable_not_a_line() {
+        let e = Config::from_yaml(
+            "limits:\n  max_connections: 5\n",
+            "test",
+            vec![(
+                "DUNGEONGATE_LIMITS_MAX_CONNECTIONS".to_string(),
+                "lots".to_string(),
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "config key limits.max_connections: expected a whole number (0 or more), got \
+             the string \"lots\" (set by DUNGEONGATE_LIMITS_MAX_CONNECTIONS)"
+        );
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub fn ensure(data_dir: &Path) -> std::io::Result<()> {
 pub fn load_or_create_host_key(data_dir: &Path) -> Result<HostKey, String> {
     let path = data_dir.join(HOST_KEY_FILE);
     if path.exists() {
-        let text = fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read host key {}: {e}", path.display()))?;
-        return HostKey::from_openssh_private(&text)
-            .map_err(|e| format!("host key {} is not usable: {e}", path.display()));
+        return read_host_key(&path);
     }
     let mut key = HostKey::generate().map_err(|e| format!("cannot generate a host key: {e}"))?;
     key.set_comment("dungeongate host key");
@@ -53,6 +50,14 @@ pub fn load_or_create_host_key(data_dir: &Path) -> Result<HostKey, String> {
         .map_err(|e| format!("cannot write {}: {e}", pub_path.display()))?;
     tracing::info!(fingerprint = %key.fingerprint_sha256(), "created a new host key");
     Ok(key)
+}
+
+/// Read the host key at `path` (the data directory's [`HOST_KEY_FILE`]).
+pub fn read_host_key(path: &Path) -> Result<HostKey, String> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("cannot read host key {}: {e}", path.display()))?;
+    HostKey::from_openssh_private(&text)
+        .map_err(|e| format!("host key {} is not usable: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ enum Command {
         #[command(subcommand)]
         cmd: dungeongate::ttyrec::cli::TtyrecCommand,
     },
-    /// Validate the configuration and print a summary.
+    /// Validate the configuration and check what `serve` would find on this machine (run_as,
+    /// data and recording directories, games); exit 2 for a bad file, 1 when serve would not
+    /// start.
     CheckConfig,
     /// Run a built-in game on this terminal (used by the server).
     #[command(hide = true)]
@@ -107,6 +109,15 @@ fn main() -> ExitCode {
                 config.cores,
                 config.games.len()
             );
+            let report = dungeongate::config::check::check(&config);
+            for finding in &report.findings {
+                println!("{finding}");
+            }
+            println!("{}", report.summary());
+            // Status 1, as `serve` exits when it cannot start; 2 stays "the file is wrong".
+            if report.count(dungeongate::config::check::Level::Error) > 0 {
+                return ExitCode::FAILURE;
+            }
             Ok(())
         }
         Command::BuiltinGame { .. } | Command::Ttyrec { .. } => Ok(()),

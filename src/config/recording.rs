@@ -20,34 +20,21 @@ pub struct RecordingConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub(super) struct RawRecording {
-    #[serde(default = "default_enabled")]
     enabled: bool,
-    #[serde(default = "default_dir")]
     dir: String,
-    #[serde(default = "default_max_file_mib")]
     max_file_mib: u64,
-    #[serde(default)]
+    /// `None`: not compressed.
     compress: Option<String>,
-}
-
-fn default_enabled() -> bool {
-    true
-}
-fn default_dir() -> String {
-    "ttyrec".into()
-}
-fn default_max_file_mib() -> u64 {
-    256
 }
 
 impl Default for RawRecording {
     fn default() -> Self {
         RawRecording {
-            enabled: default_enabled(),
-            dir: default_dir(),
-            max_file_mib: default_max_file_mib(),
+            enabled: true,
+            dir: "ttyrec".into(),
+            max_file_mib: 256,
             compress: None,
         }
     }

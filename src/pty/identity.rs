@@ -21,6 +21,14 @@ pub fn lookup_run_as(user: &str) -> Result<RunAs, PtyError> {
     })
 }
 
+/// The groups (primary and supplementary, from `getgrouplist`) a game started as `run_as`
+/// would be in, after the same checks a spawn makes (never uid 0 or group 0); `None` when no
+/// switch happens (the server is not root). For `check-config`, which asks what a spawn would
+/// do without spawning.
+pub fn game_groups(run_as: Option<&RunAs>) -> Result<Option<Vec<u32>>, PtyError> {
+    Ok(plan_identity(run_as)?.map(|plan| plan.groups))
+}
+
 /// Whether `fs.suid_dumpable` is 1, under which a root server must not start games.
 ///
 /// A game's process shares the server's memory from clone until exec, and drops to the game's

@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use child::PtyChild;
-pub use identity::{lookup_run_as, suid_dumpable_is_unsafe};
+pub use identity::{game_groups, lookup_run_as, suid_dumpable_is_unsafe};
 pub use nix::sys::signal::Signal;
 pub use spawn::spawn;
 

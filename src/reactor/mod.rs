@@ -150,8 +150,9 @@ fn fit_fd_limit(max_connections: usize) -> (usize, u64) {
 }
 
 /// Who runs the games: `run_as` when root; refused when not root and external games would
-/// run as the server's own user without the operator saying so.
-fn games_user(config: &Config) -> Result<Option<crate::pty::RunAs>, StartError> {
+/// run as the server's own user without the operator saying so. Public for `check-config`,
+/// which reports what `start` would decide.
+pub fn games_user(config: &Config) -> Result<Option<crate::pty::RunAs>, StartError> {
     if nix::unistd::geteuid().is_root() {
         if crate::pty::suid_dumpable_is_unsafe() {
             return Err(StartError::RunAs {
