@@ -13,7 +13,7 @@ mod names;
 mod password;
 mod store;
 
-pub use account::{Account, AuthorizedKey};
+pub use account::{Account, AuthorizedKey, MAX_KEYS_PER_ACCOUNT};
 pub use keys::{
     authorized_key_from_blob, key_fingerprint, parse_authorized_key, parse_public_key_line,
     KeyError, MAX_KEY_LINE_LEN,

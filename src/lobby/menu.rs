@@ -1,6 +1,6 @@
 //! The two lobby menus, dgamelaunch style: the anonymous one (`l` log in, `r` register,
 //! `q` quit) and the logged-in one (one key per game, `c` change password, `e` change e-mail,
-//! `a` admin for admins, `q` quit). This file decides which key means what and draws the
+//! `k` SSH keys, `a` admin for admins, `q` quit). This file decides which key means what and draws the
 //! entries; the [`super::Lobby`] acts on the choice.
 
 use super::screen::{sanitize, Line, Notice, Style, INDENT};
@@ -25,6 +25,8 @@ pub(crate) enum Choice {
     Admin,
     /// `w`: the watch menu (anonymous or logged in).
     Watch,
+    /// `k`: the account's SSH keys.
+    Keys,
 }
 
 /// The choice `key` makes in the menu for `user` (anonymous when `None`).
@@ -73,7 +75,7 @@ pub(crate) fn lines(
             out.push(entry(width, 'w', "Watch games being played", None));
         }
         Some(u) => {
-            let builtins = 4 + usize::from(u.admin);
+            let builtins = 5 + usize::from(u.admin);
             let room = max_lines.saturating_sub(fixed + builtins);
             let shown = if games.len() > room {
                 room.saturating_sub(1)
@@ -97,6 +99,7 @@ pub(crate) fn lines(
             out.push(entry(width, 'w', "Watch games being played", None));
             out.push(entry(width, 'c', "Change password", None));
             out.push(entry(width, 'e', "Change e-mail address", None));
+            out.push(entry(width, 'k', "Manage SSH keys", None));
             if u.admin {
                 out.push(entry(width, 'a', "Admin menu", None));
             }
@@ -126,6 +129,7 @@ fn choose_exact(key: char, user: Option<&UserInfo>, games: &[GameEntry]) -> Opti
         (None, _) => None,
         (Some(_), 'c') => Some(Choice::ChangePassword),
         (Some(_), 'e') => Some(Choice::ChangeEmail),
+        (Some(_), 'k') => Some(Choice::Keys),
         (Some(u), 'a') if u.admin => Some(Choice::Admin),
         (Some(_), _) => games.iter().position(|g| g.key == key).map(Choice::Play),
     }
@@ -173,6 +177,7 @@ mod tests {
         assert_eq!(choose('q', None, &games), Some(Choice::Quit));
         assert_eq!(choose('p', None, &games), None);
         assert_eq!(choose('c', None, &games), None);
+        assert_eq!(choose('k', None, &games), None, "guests have no keys");
     }
 
     #[test]
@@ -193,8 +198,10 @@ mod tests {
 
     #[test]
     fn builtin_keys_win_over_a_game_with_the_same_key() {
-        let games = [game('q', true)];
+        let games = [game('q', true), game('k', true)];
         assert_eq!(choose('q', Some(&alice(false)), &games), Some(Choice::Quit));
+        assert_eq!(choose('k', Some(&alice(false)), &games), Some(Choice::Keys));
+        assert_eq!(choose('K', Some(&alice(false)), &games), Some(Choice::Keys));
     }
 
     #[test]
