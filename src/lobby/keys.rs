@@ -229,9 +229,15 @@ impl KeysMenu {
         out.push(Line::new(width));
         match &self.keys {
             None => {
+                // No list: still coming, or it could not be read (the notice says why).
+                let text = if self.waiting == Some(Waiting::List) {
+                    "Loading your keys..."
+                } else {
+                    "Your keys could not be listed; q goes back."
+                };
                 let mut line = Line::new(width);
                 line.push(Style::Plain, INDENT);
-                line.push(Style::Dim, "Loading your keys...");
+                line.push(Style::Dim, text);
                 out.push(line);
             }
             Some(keys) if keys.is_empty() => {

@@ -211,6 +211,22 @@ fn the_key_limit_is_said_before_a_paste() {
 }
 
 #[test]
+fn a_list_that_cannot_be_read_says_so_and_q_still_goes_back() {
+    let mut t = Harness::sized(alice(), 80, 24);
+    t.send(b"k");
+    assert_eq!(actions(&mut t), vec![LobbyAction::ListKeys]);
+    t.lobby.handle_keys_result(Err(
+        "The account store is unavailable; try again later.".into()
+    ));
+    t.flush();
+    assert_shows(&t, "The account store is unavailable");
+    assert_shows(&t, "Your keys could not be listed");
+    assert_not_shows(&t, "Loading");
+    t.send(b"q");
+    assert_shows(&t, "k) Manage SSH keys");
+}
+
+#[test]
 fn a_refused_add_keeps_the_prompt_for_another_try() {
     let mut t = Harness::sized(alice(), 80, 24);
     open(&mut t, vec![]);
