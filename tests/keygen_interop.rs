@@ -49,6 +49,53 @@ fn ssh_keygen_reads_our_private_key_file() {
     assert_eq!(line.trim(), key.openssh_public_line());
 }
 
+/// A host key file written by the hand-written encoder that came before `ssh-key` (kept as
+/// a fixture: a test-only key, never a real server's). Servers already deployed have files
+/// like it in their data directory, and must keep their identity after an upgrade.
+#[test]
+fn a_host_key_file_written_by_the_earlier_encoder_still_loads_with_the_same_identity() {
+    let text = include_str!("fixtures/host_ed25519_old_writer");
+    let pub_line = include_str!("fixtures/host_ed25519_old_writer.pub");
+    let key = HostKey::from_openssh_private(text).unwrap();
+    assert_eq!(key.openssh_public_line(), pub_line.trim());
+    assert_eq!(key.comment(), "dungeongate@old-writer");
+    assert_eq!(
+        key.fingerprint_sha256(),
+        "SHA256:tHLPeipfX24srTFY7UZwAiT6RR+Wp7HJBaYyc+5Nr7g"
+    );
+    // Ed25519 signatures are deterministic: the same seed was loaded.
+    assert_eq!(
+        STANDARD.encode(key.sign(b"fixture")),
+        "AAAAC3NzaC1lZDI1NTE5AAAAQC1YxEKYR3AhKPDmh1Y/AAEpeuB9Sw3KfApXlurYluxtJiMLURkf3pdsqLHeXYgW42G8W1i8MATfzPC3pH8dEAM="
+    );
+    // Written back out by the new encoder, it loads to the same key again.
+    let again = HostKey::from_openssh_private(&key.to_openssh_private()).unwrap();
+    assert_eq!(again.sign(b"fixture"), key.sign(b"fixture"));
+    assert_eq!(again.comment(), key.comment());
+    // CR LF line ends and other wrapping widths load too (the armour ignores whitespace).
+    let crlf = text.replace('\n', "\r\n");
+    assert_eq!(
+        HostKey::from_openssh_private(&crlf).unwrap().public_blob(),
+        key.public_blob()
+    );
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let rewrapped: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let rewrapped = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        rewrapped.join("\n")
+    );
+    assert_eq!(
+        HostKey::from_openssh_private(&rewrapped)
+            .unwrap()
+            .public_blob(),
+        key.public_blob()
+    );
+}
+
 #[test]
 fn we_read_a_key_file_written_by_ssh_keygen() {
     let dir = tempfile::tempdir().unwrap();

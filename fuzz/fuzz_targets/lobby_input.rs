@@ -2,13 +2,14 @@
 //! never panics, never draws an unbounded screen, and keeps at most one request outstanding
 //! besides a final Quit.
 //!
-//! Input: byte 0 picks guest or logged-in (and admin), bytes 1–2 the terminal size; the rest
-//! is a stream in which 0xF0–0xF7 are events (resize, idle tick, answers to the pending
-//! request, context change, unasked-for answers) and every other byte is typed.
+//! Input: byte 0 picks guest or logged-in (and admin) and whether a guest's client offered a
+//! key, bytes 1–2 the terminal size; the rest is a stream in which 0xF0–0xFA are events
+//! (resize, idle tick, answers to the pending request, context change, unasked-for answers)
+//! and every other byte is typed.
 
 #![no_main]
 
-use dungeongate::lobby::{GameEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use dungeongate::lobby::{GameEntry, KeyEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
 use dungeongate::watch::{GameList, GameRef, Listing};
 use libfuzzer_sys::fuzz_target;
 
@@ -52,6 +53,9 @@ fuzz_target!(|data: &[u8]| {
     let cols = u16::from(head.get(1).copied().unwrap_or(80)) * 2;
     let rows = u16::from(head.get(2).copied().unwrap_or(24));
     let mut lobby = Lobby::new(context(0), user, cols, rows);
+    if mode & 4 != 0 {
+        lobby.set_offered_key(Some("SHA256:fuzz\x1b[2J".into()));
+    }
     let mut out = Vec::new();
     let mut pending: Option<LobbyAction> = None;
     let mut typed = Vec::new();
@@ -72,8 +76,10 @@ fuzz_target!(|data: &[u8]| {
             }
             0xF8 => lobby.handle_game_list(game_list(i), i as u64 * 500),
             0xF9 => lobby.handle_watch_ended("gone"),
+            0xFA if pending.is_none() => lobby.handle_keys_result(Ok(keys(i))),
+            0xFA => {}
             // The player's running games (some of them bob's, whom every login is).
-            0xFA => lobby.handle_my_games(&game_list(i)),
+            0xFC => lobby.handle_my_games(&game_list(i)),
             // A start answered with "open on another connection": the take-over question.
             0xFB if matches!(pending, Some(LobbyAction::Play { .. })) => {
                 pending = None;
@@ -137,6 +143,12 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
             }
         }
         Some(
+            LobbyAction::ListKeys
+            | LobbyAction::AddKey { .. }
+            | LobbyAction::RemoveKey { .. }
+            | LobbyAction::BindOfferedKey,
+        ) => lobby.handle_keys_result(if ok { Ok(keys(7)) } else { Err("busy".into()) }),
+        Some(
             LobbyAction::Quit
             | LobbyAction::ListGames
             | LobbyAction::Watch { .. }
@@ -145,6 +157,18 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
         )
         | None => {}
     }
+}
+
+/// Up to 20 keys (more than the lobby's limit: the CLI has none), some with hostile text.
+fn keys(i: usize) -> Vec<KeyEntry> {
+    (0..i % 21)
+        .map(|n| KeyEntry {
+            key_type: if n % 3 == 0 { "ssh-ed25519\x1b[5m" } else { "ssh-rsa" }.into(),
+            fingerprint: format!("SHA256:{n:0>43}"),
+            comment: "\x1b]0;title\x07\u{9b}2J\u{202e}wide\u{4e00}".repeat(n % 4),
+            added_unix: (n as u64) * 86_400 * 400,
+        })
+        .collect()
 }
 
 /// A list of up to 40 games (enough for several pages), some with hostile names.

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::key_fingerprint;
 
+/// Most SSH keys a player may have on an account when adding them from the lobby: it bounds
+/// the account record (a key line is at most ~1.7 KiB) and the keys compared at each key
+/// login. The operator's `user key add` is not held to it.
+pub const MAX_KEYS_PER_ACCOUNT: usize = 16;
+
 /// One registered player.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {

@@ -13,8 +13,11 @@ mod names;
 mod password;
 mod store;
 
-pub use account::{Account, AuthorizedKey};
-pub use keys::{key_fingerprint, parse_authorized_key, KeyError, MAX_KEY_LINE_LEN};
+pub use account::{Account, AuthorizedKey, MAX_KEYS_PER_ACCOUNT};
+pub use keys::{
+    authorized_key_from_blob, key_fingerprint, parse_authorized_key, parse_public_key_line,
+    KeyError, MAX_KEY_LINE_LEN,
+};
 pub use names::{
     is_reserved, printable, validate_email, validate_name, validate_password, EmailError,
     NameError, PasswordRuleError, MAX_EMAIL_LEN, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,

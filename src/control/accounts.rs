@@ -10,7 +10,7 @@
 //! - A failed password feeds the throttle; past `lock_after_failures` a lock job follows
 //!   (fire and forget).
 
-use super::jobs::{Change, Done, Work};
+use super::jobs::{Change, Done, KeyOp, Work};
 use super::messages::{Reply, Request, SshAttempt, SshOutcome};
 use super::{Control, Notice, Origin};
 use crate::auth::{self, Account, AuthError, MAX_PASSWORD_LEN};
@@ -81,6 +81,8 @@ pub(super) enum Step {
     Lock { name: String, failures: u32 },
     /// Reading the revocations.
     Revocations,
+    /// Listing or changing an account's SSH keys (`keys.rs`).
+    Keys { origin: Origin, write: bool },
 }
 
 /// Who waits for a password verification.
@@ -212,6 +214,11 @@ impl Control {
                 .directory
                 .status(game, cols, rows, last_output_ms, watchers),
             Request::GameUnlisted(game) => self.directory.unlisted(game),
+            Request::ListKeys { name } => self.start_keys(origin, name, KeyOp::List),
+            Request::AddKey { name, key } => self.start_add_key(origin, name, key),
+            Request::RemoveKey { name, fingerprint } => {
+                self.start_keys(origin, name, KeyOp::Remove(fingerprint));
+            }
         }
     }
 
@@ -350,6 +357,9 @@ impl Control {
             (Step::Lock { name, .. }, Done::Refused) => {
                 self.locking.remove(&name);
                 tracing::error!(user = %auth::printable(&name), "could not lock the account: the blocking pool refused the job");
+            }
+            (Step::Keys { origin, write }, Done::Keys { result, took }) => {
+                self.keys_done(origin, write, result, took);
             }
             (Step::Revocations, Done::Refused) => self.revocations.retry(now),
             (step, Done::Refused) => {
@@ -651,7 +661,8 @@ impl Step {
             | Step::RegisterCreate { origin, .. }
             | Step::PasswordHash { origin, .. }
             | Step::PasswordUpdate { origin }
-            | Step::EmailUpdate { origin } => Some(*origin),
+            | Step::EmailUpdate { origin }
+            | Step::Keys { origin, .. } => Some(*origin),
             Step::Verify {
                 then: Then::Ssh(origin) | Then::Login(origin),
                 ..

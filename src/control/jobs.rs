@@ -6,7 +6,7 @@
 //! (the metric cells have one writer: the control core). Passwords stay in `Zeroizing`
 //! buffers until the job drops them; `Debug` names the kind of work only.
 
-use crate::auth::{Account, AuthError, PasswordError, PasswordHasher, Store};
+use crate::auth::{Account, AuthError, AuthorizedKey, PasswordError, PasswordHasher, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -59,6 +59,23 @@ pub(super) enum Work {
     },
     /// Accounts locked or deleted after revocation number `after`.
     Revocations { store: Store, after: u64 },
+    /// Read or change one account's SSH keys.
+    Keys {
+        store: Store,
+        name: String,
+        op: KeyOp,
+    },
+}
+
+/// What a [`Work::Keys`] does.
+pub(super) enum KeyOp {
+    /// Read the keys.
+    List,
+    /// Add a checked key (stamped with the time when the job runs), unless the account has it
+    /// already or has [`crate::auth::MAX_KEYS_PER_ACCOUNT`] keys.
+    Add(AuthorizedKey),
+    /// Remove the key with this fingerprint, if it is there.
+    Remove(String),
 }
 
 /// What an [`Work::Update`] changes.
@@ -94,6 +111,11 @@ pub(super) enum Done {
         took: Duration,
     },
     Revocations(Result<(u64, Vec<String>), AuthError>),
+    /// The account's keys after a [`Work::Keys`], or why not.
+    Keys {
+        result: Result<Vec<AuthorizedKey>, super::keys::KeysRefused>,
+        took: Duration,
+    },
     /// The job never ran ([`Job::refused`]).
     Refused,
 }
@@ -151,6 +173,10 @@ impl Job {
                 }
             }
             Work::Revocations { store, after } => Done::Revocations(store.revocations_since(after)),
+            Work::Keys { store, name, op } => Done::Keys {
+                result: super::keys::run(&store, &name, op),
+                took: started.elapsed(),
+            },
         };
         JobDone {
             op: self.op,
@@ -183,6 +209,7 @@ impl Job {
             Work::Create { .. } => "create",
             Work::Update { .. } => "update",
             Work::Revocations { .. } => "revocations",
+            Work::Keys { .. } => "keys",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What a data core asks the control core, and the answers. These cross threads (through the
 //! reactor's mesh queues), so everything is owned.
 
-use crate::lobby::UserInfo;
+use crate::lobby::{KeyEntry, UserInfo};
 use crate::watch::{GameList, GameRef, Listing};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
@@ -69,6 +69,31 @@ pub enum Request {
         game: GameRef,
         detached: bool,
     },
+    /// The SSH keys of `name`, the account the asking lobby is logged in as (the session
+    /// fills it in; nothing a player types names the account). Answer: [`Reply::Keys`].
+    ListKeys {
+        name: String,
+    },
+    /// Add a key to `name` (the asking lobby's own account). Answer: [`Reply::Keys`].
+    AddKey {
+        name: String,
+        key: NewKey,
+    },
+    /// Remove the key with this `SHA256:…` fingerprint from `name` (the asking lobby's own
+    /// account); removing a key that is not there is not an error. Answer: [`Reply::Keys`].
+    RemoveKey {
+        name: String,
+        fingerprint: String,
+    },
+}
+
+/// A key to add to an account.
+pub enum NewKey {
+    /// An OpenSSH public key line pasted in the lobby (checked again by the control core).
+    Line(String),
+    /// The key blob a guest's SSH client logged in with (signature verified by the SSH
+    /// core), bound to the account the guest has just registered.
+    Offered(Vec<u8>),
 }
 
 /// The SSH method, owned (it crosses cores).
@@ -105,6 +130,8 @@ pub enum Reply {
     /// A claim for a game the account already runs, here: the session can re-attach to
     /// it (when detached) or offer to take it over.
     Running(Box<Listing>),
+    /// An account's SSH keys after the request, or why the request failed.
+    Keys(Result<Vec<KeyEntry>, String>),
     /// The control core could not answer (shutting down, or its queue was full).
     Unavailable,
 }
@@ -128,6 +155,9 @@ impl std::fmt::Debug for Request {
             Request::ClaimGame { user, .. } => ("ClaimGame", user),
             Request::ReleaseGame { user, .. } => ("ReleaseGame", user),
             Request::GameListed(l) => ("GameListed", &l.player),
+            Request::ListKeys { name } => ("ListKeys", name),
+            Request::AddKey { name, .. } => ("AddKey", name),
+            Request::RemoveKey { name, .. } => ("RemoveKey", name),
             Request::ListGames => return f.write_str("ListGames"),
             Request::GameStatus { game, .. } => return write!(f, "GameStatus({game:?})"),
             Request::GameUnlisted(game) => return write!(f, "GameUnlisted({game:?})"),

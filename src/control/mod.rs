@@ -22,15 +22,17 @@
 //! - `jobs`: [`Job`] and [`JobDone`], the blocking work.
 //! - `revocations`: the once-a-second look for accounts locked or deleted (by the CLI, say)
 //!   whose sessions must end.
+//! - `keys`: listing, adding and removing an account's SSH keys (the lobby's `k` screen).
 
 mod accounts;
 mod directory;
 mod jobs;
+mod keys;
 pub mod messages;
 mod revocations;
 
 pub use jobs::{Job, JobDone};
-pub use messages::{Notice, Reply, Request, SshAttempt, SshOutcome};
+pub use messages::{NewKey, Notice, Reply, Request, SshAttempt, SshOutcome};
 
 use crate::auth::{PasswordHasher, Store};
 use crate::config::Config;

@@ -43,9 +43,10 @@ fn settings() -> ControlSettings {
 }
 
 /// A control core over a fresh store, with the test's clock and its own metric cells.
-struct Harness {
-    control: Control,
-    store: Store,
+/// (Shared with `keys.rs`'s tests.)
+pub(in crate::control) struct Harness {
+    pub(in crate::control) control: Control,
+    pub(in crate::control) store: Store,
     hasher: Arc<PasswordHasher>,
     registry: Registry,
     now: Millis,
@@ -54,7 +55,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(in crate::control) fn new() -> Harness {
         Harness::with(settings())
     }
 
@@ -89,7 +90,7 @@ impl Harness {
     }
 
     /// An account made the way the CLI makes one.
-    fn add_user(&self, name: &str, password: &str) {
+    pub(in crate::control) fn add_user(&self, name: &str, password: &str) {
         let phc = self.hasher.hash(password).expect("hash");
         self.store
             .create(&Account::new(name, phc, 0))
@@ -97,7 +98,7 @@ impl Harness {
     }
 
     /// Send `request` without running any job; its origin.
-    fn send(&mut self, request: Request) -> Origin {
+    pub(in crate::control) fn send(&mut self, request: Request) -> Origin {
         let origin = Origin(self.next_origin);
         self.next_origin += 1;
         self.control.handle_request(origin, request, self.now);
@@ -105,7 +106,7 @@ impl Harness {
     }
 
     /// Run every job there is (and those they lead to) inline.
-    fn run_jobs(&mut self) {
+    pub(in crate::control) fn run_jobs(&mut self) {
         while let Some(job) = self.control.poll_job() {
             let done = job.run();
             self.control.handle_job_done(done, self.now);
@@ -113,14 +114,14 @@ impl Harness {
     }
 
     /// Send `request`, run jobs until it is answered, return the answer.
-    fn ask(&mut self, request: Request) -> Reply {
+    pub(in crate::control) fn ask(&mut self, request: Request) -> Reply {
         let origin = self.send(request);
         self.run_jobs();
         self.reply_to(origin)
     }
 
     /// The answer for `origin` among those waiting (others stay queued).
-    fn reply_to(&mut self, origin: Origin) -> Reply {
+    pub(in crate::control) fn reply_to(&mut self, origin: Origin) -> Reply {
         let mut others = Vec::new();
         let mut found = None;
         while let Some((o, r)) = self.control.poll_reply() {
@@ -154,7 +155,7 @@ impl Harness {
         }
     }
 
-    fn ssh(&mut self, user: &str, attempt: SshAttempt) -> SshOutcome {
+    pub(in crate::control) fn ssh(&mut self, user: &str, attempt: SshAttempt) -> SshOutcome {
         let request = Request::SshAuth {
             user: user.into(),
             attempt,
@@ -167,7 +168,7 @@ impl Harness {
     }
 
     /// One sample of the control metrics (0 when absent).
-    fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(in crate::control) fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let samples = parse::parse(&self.registry.render()).expect("scrape parses");
         parse::value(&samples, name, labels).unwrap_or(0.0)
     }

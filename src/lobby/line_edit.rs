@@ -20,7 +20,7 @@ pub(crate) enum Charset {
 pub(crate) enum Reject {
     /// Not printable ASCII in an ASCII-only prompt.
     NotAscii,
-    /// The line is already [`MAX_LINE`] bytes long.
+    /// The line is already as long as the editor allows ([`MAX_LINE`] unless set otherwise).
     TooLong,
 }
 
@@ -30,14 +30,23 @@ pub(crate) struct LineEditor {
     text: Zeroizing<String>,
     /// Which characters are accepted.
     charset: Charset,
+    /// Longest text accepted, in bytes.
+    max: usize,
 }
 
 impl LineEditor {
-    /// An empty line accepting `charset`.
+    /// An empty line accepting `charset`, up to [`MAX_LINE`] bytes.
     pub(crate) fn new(charset: Charset) -> LineEditor {
+        LineEditor::with_max(charset, MAX_LINE)
+    }
+
+    /// An empty line accepting `charset`, up to `max` bytes (a pasted SSH key line is longer
+    /// than any name or password).
+    pub(crate) fn with_max(charset: Charset, max: usize) -> LineEditor {
         LineEditor {
-            text: Zeroizing::new(String::with_capacity(MAX_LINE)),
+            text: Zeroizing::new(String::with_capacity(max)),
             charset,
+            max,
         }
     }
 
@@ -50,7 +59,7 @@ impl LineEditor {
         if self.charset == Charset::Ascii && !(c.is_ascii_graphic() || c == ' ') {
             return Err(Reject::NotAscii);
         }
-        if self.text.len() + c.len_utf8() > MAX_LINE {
+        if self.text.len() + c.len_utf8() > self.max {
             return Err(Reject::TooLong);
         }
         self.text.push(c);
@@ -67,7 +76,7 @@ impl LineEditor {
         let had = !self.text.is_empty();
         // `clear` keeps the buffer; overwrite the bytes first so nothing stays behind.
         zeroize::Zeroize::zeroize(&mut *self.text);
-        self.text.reserve(MAX_LINE);
+        self.text.reserve(self.max);
         had
     }
 
@@ -85,7 +94,7 @@ impl LineEditor {
     pub(crate) fn take(&mut self) -> Zeroizing<String> {
         std::mem::replace(
             &mut self.text,
-            Zeroizing::new(String::with_capacity(MAX_LINE)),
+            Zeroizing::new(String::with_capacity(self.max)),
         )
     }
 
@@ -143,6 +152,17 @@ mod tests {
         }
         assert_eq!(e.insert('x'), Err(Reject::TooLong));
         assert_eq!(e.as_str().len(), MAX_LINE);
+    }
+
+    #[test]
+    fn a_longer_cap_can_be_chosen() {
+        let mut e = LineEditor::with_max(Charset::Any, MAX_LINE * 4);
+        for _ in 0..MAX_LINE * 4 {
+            assert_eq!(e.insert('x'), Ok(()));
+        }
+        assert_eq!(e.insert('x'), Err(Reject::TooLong));
+        e.clear();
+        assert_eq!(e.insert('y'), Ok(()));
     }
 
     #[test]

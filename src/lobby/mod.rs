@@ -4,8 +4,8 @@
 //! requests ([`Lobby::poll_action`]) come out; the server answers requests later through the
 //! `handle_*_result` methods. No I/O, no clock, no async. Conventions follow dgamelaunch (see
 //! SPEC §1): an anonymous menu (`l` log in, `r` register, `q` quit) and a logged-in menu (one
-//! key per game, `c` change password, `e` change e-mail, `a` admin for admins, `q` quit),
-//! under an operator banner.
+//! key per game, `c` change password, `e` change e-mail, `k` SSH keys, `a` admin for admins,
+//! `q` quit), under an operator banner.
 //!
 //! Rules the caller can rely on:
 //! - **Watching** asks nothing that the lobby waits for: `ListGames` (again about once a second
@@ -14,7 +14,12 @@
 //! - **One request at a time.** After an action other than `Quit` is polled, the lobby shows a
 //!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
 //!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
-//!   keys pressed while a password is being checked must not land in the next menu.
+//!   keys pressed while a password is being checked must not land in the next menu. The keys
+//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) says "please wait" on its prompt line instead.
+//! - **SSH keys** are the logged-in account's own: key actions name no account, the caller
+//!   supplies the one the lobby is logged in as. A guest whose client logged in with a key
+//!   ([`Lobby::set_offered_key`]) is asked after registering whether to bind it
+//!   (`BindOfferedKey`).
 //! - **Screens** are drawn for the current size; below 80x24 a "terminal too small" screen is
 //!   shown instead, where only `q`/Ctrl-D (in a menu) and Ctrl-C/Escape (in a prompt) work.
 //!   Every resize redraws. While a game runs the lobby draws nothing.
@@ -27,6 +32,7 @@
 mod banner;
 mod form;
 mod input;
+mod keys;
 mod line_edit;
 mod menu;
 mod screen;
@@ -42,6 +48,8 @@ use zeroize::Zeroizing;
 
 use self::form::{FlowKind, Form, FormStep};
 use self::input::{Key, KeyDecoder};
+pub use self::keys::KeyEntry;
+use self::keys::{KeyOffer, KeysMenu};
 use self::menu::{Choice, RunningGame};
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
 use self::watch::{WatchMenu, WatchStep};
@@ -54,8 +62,8 @@ pub struct GameEntry {
     pub id: String,
     /// What the menu shows (`NetHack 3.6`).
     pub name: String,
-    /// The menu key, assigned by the caller (`p` for the first game). `c`, `e`, `q` and, for
-    /// admins, `a` are taken by the lobby itself and win over a game with the same key.
+    /// The menu key, assigned by the caller (`p` for the first game). `c`, `e`, `k`, `w`, `q`
+    /// and, for admins, `a` are taken by the lobby itself and win over a game with the same key.
     pub key: char,
     /// False when the game's command is missing: shown "(unavailable)" and refused.
     pub available: bool,
@@ -141,6 +149,24 @@ pub enum LobbyAction {
     /// Take over the player's game open on another connection (that connection is closed);
     /// answered like [`LobbyAction::Play`].
     TakeOver { game_id: String, game: GameRef },
+    /// The keys screen wants the logged-in account's SSH keys: answer with
+    /// [`Lobby::handle_keys_result`].
+    ListKeys,
+    /// Add this OpenSSH public key line (checked by the lobby already; check it again) to the
+    /// logged-in account; answer with [`Lobby::handle_keys_result`].
+    AddKey {
+        /// The line as pasted, trimmed.
+        line: String,
+    },
+    /// Remove the logged-in account's key with this `SHA256:…` fingerprint; answer with
+    /// [`Lobby::handle_keys_result`].
+    RemoveKey {
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+    /// The account just registered wants the key its SSH client logged in with (see
+    /// [`Lobby::set_offered_key`]); answer with [`Lobby::handle_keys_result`].
+    BindOfferedKey,
 }
 
 impl fmt::Debug for LobbyAction {
@@ -178,6 +204,16 @@ impl fmt::Debug for LobbyAction {
                 .field("game_id", game_id)
                 .field("game", game)
                 .finish(),
+            LobbyAction::ListKeys => f.write_str("ListKeys"),
+            LobbyAction::AddKey { line } => f
+                .debug_struct("AddKey")
+                .field("bytes", &line.len())
+                .finish(),
+            LobbyAction::RemoveKey { fingerprint } => f
+                .debug_struct("RemoveKey")
+                .field("fingerprint", fingerprint)
+                .finish(),
+            LobbyAction::BindOfferedKey => f.write_str("BindOfferedKey"),
         }
     }
 }
@@ -214,6 +250,9 @@ pub struct Lobby {
     max_failed_registrations: u8,
     /// The logged-in player's games still running, as last told (`r` goes back to the first).
     running: Vec<RunningGame>,
+    /// Fingerprint of the key the guest's SSH client logged in with: offered for binding
+    /// once, right after a registration.
+    offered_key: Option<String>,
 }
 
 /// Failed logins one connection may make in the lobby before it is closed.
@@ -255,6 +294,7 @@ impl Lobby {
             max_failed_logins: MAX_FAILED_LOGINS,
             max_failed_registrations: MAX_FAILED_REGISTRATIONS,
             running: Vec::new(),
+            offered_key: None,
         };
         lobby.set_size(cols, rows);
         if lobby.user.is_some() {
@@ -319,7 +359,10 @@ impl Lobby {
             return;
         }
         self.ctx = ctx;
-        if matches!(self.mode, Mode::Menu | Mode::Form(_) | Mode::Waiting(_)) {
+        if matches!(
+            self.mode,
+            Mode::Menu | Mode::Form(_) | Mode::Waiting(_) | Mode::KeyOffer(_)
+        ) {
             self.mark(Dirty::Full);
         }
     }
@@ -403,7 +446,7 @@ impl Lobby {
             Ok(user) => {
                 let welcome = format!("Welcome, {}! Your account is ready.", user.name);
                 self.user = Some(user);
-                self.back_to_menu(Some(Notice::info(&welcome)));
+                self.offer_key_or_welcome(welcome);
             }
             Err(message) => {
                 self.failed_registrations = self.failed_registrations.saturating_add(1);
@@ -539,6 +582,10 @@ enum Mode {
     Watching(Box<WatchMenu>),
     /// The player's game is open on another connection: take it over, or back.
     TakeOver(Box<TakeOverOffer>),
+    /// The account's SSH keys.
+    Keys(Box<KeysMenu>),
+    /// Just registered: bind the key the client logged in with?
+    KeyOffer(KeyOffer),
     /// The player quit.
     Finished,
 }
@@ -554,6 +601,8 @@ impl Mode {
             Mode::WatchMenu(_) => "WatchMenu",
             Mode::Watching(_) => "Watching",
             Mode::TakeOver(_) => "TakeOver",
+            Mode::Keys(_) => "Keys",
+            Mode::KeyOffer(_) => "KeyOffer",
             Mode::Finished => "Finished",
         }
     }
@@ -580,6 +629,8 @@ enum Pending {
         /// Chooses the confirmation text.
         removed: bool,
     },
+    /// [`LobbyAction::BindOfferedKey`].
+    BindKey,
 }
 
 impl Pending {
@@ -590,6 +641,7 @@ impl Pending {
             Pending::Register => "Creating your account...",
             Pending::ChangePassword => "Changing your password...",
             Pending::ChangeEmail { .. } => "Changing your e-mail address...",
+            Pending::BindKey => "Binding your key...",
         }
     }
 }
@@ -674,6 +726,7 @@ impl Lobby {
                 }
             }
             Mode::TakeOver(_) => self.take_over_key(key),
+            Mode::Keys(_) | Mode::KeyOffer(_) => self.keys_key(key, too_small),
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
         }
     }
@@ -723,6 +776,7 @@ impl Lobby {
                 self.actions.push_back(LobbyAction::ListGames);
                 self.mark(Dirty::Full);
             }
+            Some(Choice::Keys) => self.open_keys(),
             Some(Choice::Admin) => self.show_notice(Notice::info(
                 "The admin menu is not here yet: use `dungeongate user` on the server.",
             )),
@@ -779,6 +833,10 @@ impl Lobby {
             | LobbyAction::StopWatching
             | LobbyAction::ListMyGames
             | LobbyAction::TakeOver { .. } => return self.back_to_menu(None),
+            LobbyAction::ListKeys
+            | LobbyAction::AddKey { .. }
+            | LobbyAction::RemoveKey { .. }
+            | LobbyAction::BindOfferedKey => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -823,6 +881,9 @@ impl Lobby {
         if self.too_small() {
             return self.too_small_frame();
         }
+        if let Mode::Keys(menu) = &self.mode {
+            return menu.frame(width, rows);
+        }
         if let Mode::WatchMenu(menu) = &self.mode {
             let (lines, (row, col)) = menu.lines(width, rows);
             let editing = menu.is_searching();
@@ -851,6 +912,7 @@ impl Lobby {
                 let last = lines.len().checked_sub(1);
                 (lines, last, col, false)
             }
+            Mode::KeyOffer(offer) => offer.body(width),
             _ => {
                 let max = rows.saturating_sub(1);
                 let (lines, col) = menu::lines(

@@ -1,17 +1,24 @@
 //! What a channel's lobby decides, turned into work: a login, registration or change becomes
 //! a control-core request whose answer goes back to that very lobby (if it is still there);
 //! Play starts a game (`play.rs`); Quit closes the channel once the farewell is sent.
+//!
+//! Requests about an account (changes, SSH keys) name the account the lobby is logged in
+//! as, never anything the player typed; the key a guest logged in with can be bound once.
 
 use super::channel::{Channel, ChannelKey};
 use super::requests::{LobbyAsk, Pending};
 use super::Session;
-use crate::control::{Reply, Request};
+use crate::control::{NewKey, Reply, Request};
 use crate::game;
 use crate::lobby::{GameEntry, LobbyAction, LobbyContext, UserInfo};
 use crate::ssh::server::ChannelId;
 
 /// What the lobby shows when the control core did not answer.
 pub(super) const BUSY: &str = "The server is busy; try again.";
+/// What the lobby shows when a key request comes from a lobby logged in as nobody.
+const NOT_LOGGED_IN: &str = "You are not logged in.";
+/// What the lobby shows when there is no login key (any more) to bind.
+const NO_KEY_HERE: &str = "There is no key to bind on this connection.";
 
 impl Session {
     /// Act on every decision the lobby of channel `id` has made.
@@ -76,6 +83,43 @@ impl Session {
                     self.ask_for_lobby(id, request, LobbyAsk::Change);
                 }
             }
+            LobbyAction::ListKeys => {
+                self.ask_keys(id, |name| Ok(Request::ListKeys { name }));
+            }
+            LobbyAction::AddKey { line } => {
+                let key = NewKey::Line(line);
+                self.ask_keys(id, |name| Ok(Request::AddKey { name, key }));
+            }
+            LobbyAction::RemoveKey { fingerprint } => {
+                self.ask_keys(id, |name| Ok(Request::RemoveKey { name, fingerprint }));
+            }
+            LobbyAction::BindOfferedKey => {
+                // Bound once: a second lobby on the connection gets nothing to bind.
+                let blob = self.auth.take_guest_key();
+                self.ask_keys(id, |name| {
+                    let key = NewKey::Offered(blob.ok_or(NO_KEY_HERE)?);
+                    Ok(Request::AddKey { name, key })
+                });
+            }
+        }
+    }
+
+    /// Ask a key request for the account the lobby of channel `id` is logged in as. With no
+    /// account, or no request to make (`Err` says why), the lobby is answered at once, so it
+    /// never waits for nothing.
+    fn ask_keys(
+        &mut self,
+        id: ChannelId,
+        request: impl FnOnce(String) -> Result<Request, &'static str>,
+    ) {
+        let request = self.lobby_user(id).ok_or(NOT_LOGGED_IN).and_then(request);
+        match request {
+            Ok(request) => self.ask_for_lobby(id, request, LobbyAsk::Keys),
+            Err(why) => {
+                if let Some(lobby) = self.channels.get_mut(id).and_then(Channel::lobby_mut) {
+                    lobby.handle_keys_result(Err(why.into()));
+                }
+            }
         }
     }
 
@@ -106,6 +150,10 @@ impl Session {
             LobbyAsk::Register => lobby.handle_register_result(user_result(reply)),
             LobbyAsk::Change => lobby.handle_change_result(match reply {
                 Reply::Done(r) => r,
+                _ => Err(BUSY.into()),
+            }),
+            LobbyAsk::Keys => lobby.handle_keys_result(match reply {
+                Reply::Keys(r) => r,
                 _ => Err(BUSY.into()),
             }),
         }

@@ -3,6 +3,8 @@
 //! [`crate::ssh::server::ServerConnection::auth_reply`]. Kept here: who logged in, whether
 //! this connection ever did, and whether it earned its source a penalty. A key query that is
 //! answered "yes" (PK_OK) logs nobody in; failed attempts are forgiven by a later success.
+//! A guest who got in with a signed key keeps that key's blob: the lobby offers to bind it
+//! to the account the guest registers.
 
 use super::lograte::Verdict;
 use super::requests::Pending;
@@ -31,6 +33,9 @@ pub(super) struct Auth {
     /// Failed attempts, login grace run out or a protocol error: its source is penalized
     /// when the connection ends without a login.
     offence: bool,
+    /// The public key blob a guest logged in with (its signature verified by the SSH core),
+    /// until it is bound to a newly registered account or the connection ends.
+    guest_key: Option<Vec<u8>>,
 }
 
 /// An authentication request waiting for the control core.
@@ -43,6 +48,8 @@ pub(super) struct AuthAsk {
     kind: AuthMethod,
     /// A real attempt (a key query is only a question).
     is_attempt: bool,
+    /// The key blob of a signed publickey attempt (kept if it lets a guest in).
+    signed_key: Option<Vec<u8>>,
 }
 
 impl Auth {
@@ -72,6 +79,16 @@ impl Auth {
     pub fn mark_offence(&mut self) {
         self.offence = true;
     }
+
+    /// Fingerprint of the key a guest logged in with, if any (for the lobby's offer).
+    pub fn guest_key_fingerprint(&self) -> Option<String> {
+        self.guest_key.as_deref().map(crate::auth::key_fingerprint)
+    }
+
+    /// The key a guest logged in with, handed over once (to be bound to a new account).
+    pub fn take_guest_key(&mut self) -> Option<Vec<u8>> {
+        self.guest_key.take()
+    }
 }
 
 /// The SSH core's attempt, owned (it crosses to the control core).
@@ -99,6 +116,10 @@ impl Session {
             // A key query is a question, not an attempt.
             SshAttempt::Key { signed, .. } => ("publickey", AuthMethod::PublicKey, *signed),
         };
+        let signed_key = match &attempt {
+            SshAttempt::Key { blob, signed: true } => Some(blob.clone()),
+            _ => None,
+        };
         let request = Request::SshAuth {
             user: user.clone(),
             attempt,
@@ -109,6 +130,7 @@ impl Session {
             method,
             kind,
             is_attempt,
+            signed_key,
         };
         self.requests
             .ask(&mut self.effects, request, Pending::Auth(ask));
@@ -130,6 +152,7 @@ impl Session {
             method,
             kind,
             is_attempt,
+            signed_key,
         } = ask;
         tracing::debug!(method, accepted, "authentication decided");
         if is_attempt {
@@ -155,6 +178,9 @@ impl Session {
                 SshOutcome::User(info) => Identity::User(info),
                 _ => Identity::Guest,
             });
+            if matches!(self.auth.identity, Some(Identity::Guest)) {
+                self.auth.guest_key = signed_key;
+            }
         } else if !accepted && method != "none" {
             if is_attempt {
                 self.auth.offence = true;

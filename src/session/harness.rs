@@ -14,7 +14,7 @@ use super::{
     Effect, GameKey, LogRate, Session, SessionEnv, SpawnError, SpawnResult, Token, WatchKey,
 };
 use crate::config::{Config, GameCommand};
-use crate::control::{Reply, Request, SshAttempt, SshOutcome};
+use crate::control::{NewKey, Reply, Request, SshAttempt, SshOutcome};
 use crate::game::TerminalInfo;
 use crate::lobby::UserInfo;
 use crate::metrics::{Registry, RegistryOptions};
@@ -129,7 +129,38 @@ impl FakeControl {
             | Request::GameStatus { .. }
             | Request::GameUnlisted(_)
             | Request::GameDetached { .. } => Reply::Done(Ok(())),
+            Request::ListKeys { name } => Reply::Keys(Ok(self.key_entries(name))),
+            Request::AddKey { name, key } => {
+                let blob = match key {
+                    NewKey::Offered(blob) => blob.clone(),
+                    NewKey::Line(line) => match crate::auth::parse_public_key_line(line) {
+                        Ok(k) => k.blob,
+                        Err(e) => return Reply::Keys(Err(e.to_string())),
+                    },
+                };
+                self.keys.push((name.clone(), blob));
+                Reply::Keys(Ok(self.key_entries(name)))
+            }
+            Request::RemoveKey { name, fingerprint } => {
+                self.keys
+                    .retain(|(n, b)| n != name || crate::auth::key_fingerprint(b) != *fingerprint);
+                Reply::Keys(Ok(self.key_entries(name)))
+            }
         }
+    }
+
+    /// `name`'s keys as the keys screen shows them.
+    fn key_entries(&self, name: &str) -> Vec<crate::lobby::KeyEntry> {
+        self.keys
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, b)| crate::lobby::KeyEntry {
+                key_type: "ssh-ed25519".into(),
+                fingerprint: crate::auth::key_fingerprint(b),
+                comment: String::new(),
+                added_unix: 0,
+            })
+            .collect()
     }
 
     fn password_ok(&self, name: &str, password: &str) -> bool {

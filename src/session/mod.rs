@@ -37,8 +37,8 @@
 //! - `idle.rs`: the lobby and no-channel idle limits, and the lone-ESC input pause;
 //! - `lograte.rs`: per-source log rate limiting (one table per core).
 //!
-//! Tests: `harness.rs` (the real SSH test client, a fake reactor, virtual time), `tests.rs`
-//! and `tests_games.rs` (behaviour), `alloc_tests.rs` (no allocation per keystroke; its
+//! Tests: `harness.rs` (the real SSH test client, a fake reactor, virtual time), `tests.rs`,
+//! `tests_games.rs` and `tests_keys.rs` (behaviour), `alloc_tests.rs` (no allocation per keystroke; its
 //! counting allocator is the one `unsafe` here, test-only).
 
 #![deny(unsafe_code)]
@@ -71,6 +71,8 @@ mod harness;
 mod tests;
 #[cfg(test)]
 mod tests_games;
+#[cfg(test)]
+mod tests_keys;
 #[cfg(test)]
 mod tests_reattach;
 #[cfg(test)]

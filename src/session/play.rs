@@ -47,6 +47,7 @@ impl Session {
             limits.lobby_failed_logins,
             limits.lobby_failed_registrations,
         );
+        lobby.set_offered_key(self.auth.guest_key_fingerprint());
         let lobby = Box::new(lobby);
         self.channels.step(id, |ch| (ch.into_lobby(lobby), ()));
         // A logged-in lobby asks for the player's running games at once.

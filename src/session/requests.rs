@@ -34,6 +34,8 @@ pub(super) enum LobbyAsk {
     Register,
     /// A password or e-mail change.
     Change,
+    /// Listing, adding or removing the account's SSH keys.
+    Keys,
 }
 
 #[derive(Default)]

@@ -3,16 +3,21 @@
 //! signatures over the exchange hash, and the SHA-256 fingerprint.
 //!
 //! Only unencrypted files are read: the server starts unattended, so there is no passphrase
-//! to ask for. Signing keys come from `ring`.
+//! to ask for. The file format (its structure, check values, padding, the public key written
+//! twice) is the `ssh-key` crate's; signing keys come from `ring`, which also checks that
+//! the private seed and the public key belong together.
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey, KeypairData};
+use ssh_key::public::{Ed25519PublicKey, KeyData};
+use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::ssh::wire::{self, Reader, WireError};
+use crate::ssh::wire::{self, WireError};
 
 /// Algorithm (and key type) name of Ed25519 host keys.
 pub const ED25519: &str = "ssh-ed25519";
@@ -89,6 +94,10 @@ impl HostKey {
     }
 
     /// Parse an unencrypted `-----BEGIN OPENSSH PRIVATE KEY-----` file.
+    ///
+    /// The armour is taken off here, ignoring all whitespace inside it: `ssh-key`'s own PEM
+    /// reader insists on 70-column lines, and files that were re-wrapped or got CR LF line
+    /// ends loaded before (and still should).
     pub fn from_openssh_private(text: &str) -> Result<Self, HostKeyError> {
         let body = text
             .trim()
@@ -107,47 +116,15 @@ impl HostKey {
 
     /// The unencrypted OpenSSH private key file, as `ssh-keygen` writes it.
     pub fn to_openssh_private(&self) -> Zeroizing<String> {
-        let mut check = [0u8; 4];
-        // A failed RNG only weakens the (non-secret) decryption check value.
-        let _ = SystemRandom::new().fill(&mut check);
-        let public = self.public_blob();
-        let pk = self.pair.public_key().as_ref();
-
-        let mut private = Zeroizing::new(Vec::with_capacity(256));
-        private.extend_from_slice(&check);
-        private.extend_from_slice(&check);
-        wire::put_string(&mut private, ED25519.as_bytes());
-        wire::put_string(&mut private, pk);
-        wire::put_u32(&mut private, (SEED_LEN + pk.len()) as u32);
-        private.extend_from_slice(self.seed.as_ref());
-        private.extend_from_slice(pk);
-        wire::put_string(&mut private, self.comment.as_bytes());
-        let mut pad = 1u8;
-        while private.len() % PRIVATE_BLOCK != 0 {
-            private.push(pad);
-            pad = pad.wrapping_add(1);
-        }
-
-        let mut file = Zeroizing::new(Vec::with_capacity(private.len() + 128));
-        file.extend_from_slice(MAGIC);
-        wire::put_string(&mut file, b"none");
-        wire::put_string(&mut file, b"none");
-        wire::put_string(&mut file, b"");
-        wire::put_u32(&mut file, 1);
-        wire::put_string(&mut file, &public);
-        wire::put_string(&mut file, &private);
-
-        let b64 = Zeroizing::new(STANDARD.encode(&file[..]));
-        let mut out = Zeroizing::new(String::with_capacity(b64.len() + 128));
-        out.push_str(BEGIN);
-        out.push('\n');
-        for line in b64.as_bytes().chunks(LINE_LEN) {
-            out.push_str(std::str::from_utf8(line).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str(END);
-        out.push('\n');
-        out
+        let keypair = Ed25519Keypair {
+            public: Ed25519PublicKey(self.public_key_bytes()),
+            private: Ed25519PrivateKey::from_bytes(&self.seed),
+        };
+        // An unencrypted Ed25519 key always encodes; an empty result would fail to load and
+        // be noticed at once (the server re-reads the file it wrote).
+        PrivateKey::new(KeypairData::Ed25519(keypair), self.comment.as_str())
+            .and_then(|k| k.to_openssh(LineEnding::LF))
+            .unwrap_or_default()
     }
 
     /// The host key blob `K_S`: `string "ssh-ed25519" || string pk`.
@@ -160,12 +137,10 @@ impl HostKey {
 
     /// `ssh-ed25519 AAAA… [comment]`, the `.pub` / `known_hosts` form.
     pub fn openssh_public_line(&self) -> String {
-        let mut line = format!("{ED25519} {}", STANDARD.encode(self.public_blob()));
-        if !self.comment.is_empty() {
-            line.push(' ');
-            line.push_str(&self.comment);
-        }
-        line
+        // Encoding an Ed25519 public key cannot fail; the fallback is the bare type.
+        self.public_key()
+            .to_openssh()
+            .unwrap_or_else(|_| ED25519.to_owned())
     }
 
     /// Host key algorithm name for KEXINIT.
@@ -184,7 +159,7 @@ impl HostKey {
 
     /// `SHA256:…` as `ssh-keygen -l` prints it.
     pub fn fingerprint_sha256(&self) -> String {
-        fingerprint_sha256(&self.public_blob())
+        self.public_key().fingerprint(HashAlg::Sha256).to_string()
     }
 
     /// The comment stored with the key.
@@ -195,6 +170,19 @@ impl HostKey {
     /// Replace the comment written to the key file.
     pub fn set_comment(&mut self, comment: &str) {
         comment.clone_into(&mut self.comment);
+    }
+
+    /// The 32-byte Ed25519 public key.
+    fn public_key_bytes(&self) -> [u8; PUBLIC_LEN] {
+        let mut pk = [0u8; PUBLIC_LEN];
+        pk.copy_from_slice(self.pair.public_key().as_ref());
+        pk
+    }
+
+    /// The public half with its comment, as `ssh-key` writes and fingerprints it.
+    fn public_key(&self) -> PublicKey {
+        let data = KeyData::Ed25519(Ed25519PublicKey(self.public_key_bytes()));
+        PublicKey::new(data, self.comment.as_str())
     }
 }
 
@@ -209,84 +197,52 @@ impl std::fmt::Debug for HostKey {
 
 /// `SHA256:` followed by unpadded base64 of SHA-256 over a public key blob.
 pub fn fingerprint_sha256(blob: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, blob);
-    format!("SHA256:{}", STANDARD_NO_PAD.encode(d.as_ref()))
+    crate::auth::key_fingerprint(blob)
 }
 
 const BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 const END: &str = "-----END OPENSSH PRIVATE KEY-----";
-/// `AUTH_MAGIC` of `PROTOCOL.key`, including its NUL.
-const MAGIC: &[u8] = b"openssh-key-v1\0";
-/// Base64 line width `ssh-keygen` uses.
-const LINE_LEN: usize = 70;
-/// The private section is padded to the cipher block size, 8 for "none".
-const PRIVATE_BLOCK: usize = 8;
 const SEED_LEN: usize = 32;
 const PUBLIC_LEN: usize = 32;
 
-/// Decode the binary `openssh-key-v1` structure.
+/// Decode the binary `openssh-key-v1` structure (`ssh-key` checks magic, cipher, key count,
+/// check values, padding and that the public key inside matches the one outside).
 fn decode_key_file(raw: &[u8]) -> Result<HostKey, HostKeyError> {
-    let mut r = Reader::new(raw);
-    if r.bytes(MAGIC.len(), "magic")? != MAGIC {
-        return Err(HostKeyError::Format("bad magic"));
-    }
-    let cipher = r.string()?;
-    let kdf = r.string()?;
-    let _kdf_options = r.string()?;
-    if cipher != b"none" || kdf != b"none" {
+    let key = PrivateKey::from_bytes(raw).map_err(file_error)?;
+    if key.is_encrypted() {
         return Err(HostKeyError::Encrypted);
     }
-    if r.u32()? != 1 {
-        return Err(HostKeyError::Format("expected exactly one key"));
-    }
-    let public_blob = r.string()?;
-    let private = r.string()?;
-    r.finish()?;
-    if private.len() % PRIVATE_BLOCK != 0 {
-        return Err(HostKeyError::Format("private section not padded"));
-    }
-
-    let mut p = Reader::new(private);
-    if p.u32()? != p.u32()? {
-        return Err(HostKeyError::Format("check values differ"));
-    }
-    let key_type = p.string()?;
-    if key_type != ED25519.as_bytes() {
+    let Some(pair) = key.key_data().ed25519() else {
         return Err(HostKeyError::UnsupportedKeyType(
-            String::from_utf8_lossy(key_type).into_owned(),
+            key.algorithm().as_str().to_owned(),
         ));
-    }
-    let pk = p.string()?;
-    let sk = p.string()?;
-    let comment = String::from_utf8_lossy(p.string()?).into_owned();
-    let padding = p.rest();
-    let padding_ok = padding
-        .iter()
-        .zip(1u8..)
-        .all(|(&b, expected)| b == expected);
-    if !padding_ok || padding.len() >= PRIVATE_BLOCK {
-        return Err(HostKeyError::Format("bad padding"));
-    }
-    if pk.len() != PUBLIC_LEN || sk.len() != SEED_LEN + PUBLIC_LEN {
-        return Err(HostKeyError::Format("bad ed25519 key length"));
-    }
-    let (seed_bytes, pk_copy) = sk.split_at(SEED_LEN);
-    if pk_copy != pk {
-        return Err(HostKeyError::Inconsistent);
-    }
-    let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-    seed.copy_from_slice(seed_bytes);
-    let pair = Ed25519KeyPair::from_seed_and_public_key(seed.as_ref(), pk)
-        .map_err(|_| HostKeyError::Inconsistent)?;
-    let key = HostKey {
-        seed,
-        pair,
-        comment,
     };
-    if key.public_blob() != public_blob {
-        return Err(HostKeyError::Inconsistent);
+    let seed = Zeroizing::new(pair.private.to_bytes());
+    // ring checks that the seed yields this public key (ssh-key cannot without its ed25519
+    // feature, which would pull in a second Ed25519 implementation).
+    let ring_pair = Ed25519KeyPair::from_seed_and_public_key(seed.as_ref(), pair.public.as_ref())
+        .map_err(|_| HostKeyError::Inconsistent)?;
+    Ok(HostKey {
+        seed,
+        pair: ring_pair,
+        comment: key.comment().to_owned(),
+    })
+}
+
+/// What an `ssh-key` decoding error means for a host key file.
+fn file_error(e: ssh_key::Error) -> HostKeyError {
+    match e {
+        ssh_key::Error::Encrypted => HostKeyError::Encrypted,
+        ssh_key::Error::PublicKey => HostKeyError::Inconsistent,
+        // Check values that differ, or key halves that disagree inside the private section.
+        ssh_key::Error::Crypto => HostKeyError::Format("damaged private section"),
+        ssh_key::Error::TrailingData { .. } => HostKeyError::Format("trailing bytes"),
+        ssh_key::Error::FormatEncoding => HostKeyError::Format("bad magic or padding"),
+        ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
+            HostKeyError::Format("unknown key type")
+        }
+        _ => HostKeyError::Format("damaged or truncated key file"),
     }
-    Ok(key)
 }
 
 #[cfg(test)]
@@ -298,6 +254,7 @@ fn decode_key_file(raw: &[u8]) -> Result<HostKey, HostKeyError> {
 )]
 mod tests {
     use super::*;
+    use crate::ssh::wire::Reader;
 
     #[test]
     fn private_key_round_trips_and_signs_identically() {

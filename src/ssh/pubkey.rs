@@ -3,8 +3,6 @@
 //! RSA with SHA-2 (RFC 8332). Plain `ssh-rsa` (SHA-1) signatures are refused, as are RSA keys
 //! under 2048 bits. Verification uses `ring`.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use thiserror::Error;
 
@@ -149,32 +147,25 @@ pub fn verify(
 /// Parse `type base64 [comment]` as in `authorized_keys` / `.pub` files (no options prefix).
 /// Returns the key type, the decoded blob (checked to be a well-formed key of that type) and
 /// the comment (possibly empty).
+///
+/// The account store's parser ([`crate::auth::parse_public_key_line`], on `ssh-key`) does
+/// the work, so a line means the same here as in `user key add` and the lobby; its answer
+/// is then checked against what [`verify`] accepts.
 pub fn parse_authorized_key_line(line: &str) -> Result<(String, Vec<u8>, String), PubkeyError> {
-    let line = line.trim();
-    if line.len() > MAX_LINE_LEN {
-        return Err(PubkeyError::BadLine("line too long"));
-    }
-    if line.is_empty() || line.starts_with('#') {
-        return Err(PubkeyError::BadLine("empty line or comment"));
-    }
-    let (key_type, rest) = line
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .ok_or(PubkeyError::BadLine("missing key data"))?;
-    if ![ED25519, ECDSA_P256, SSH_RSA].contains(&key_type) {
-        return Err(PubkeyError::Unsupported(key_type.to_owned()));
-    }
-    let rest = rest.trim_start();
-    let (b64, comment) = rest
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((rest, ""));
-    let blob = STANDARD
-        .decode(b64)
-        .map_err(|_| PubkeyError::BadLine("key data is not base64"))?;
-    if key_type_of_blob(&blob)? != key_type {
-        return Err(PubkeyError::AlgorithmMismatch);
-    }
-    parse_key(&blob)?;
-    Ok((key_type.to_owned(), blob, comment.trim().to_owned()))
+    use crate::auth::KeyError;
+    let key = crate::auth::parse_public_key_line(line).map_err(|e| match e {
+        KeyError::UnsupportedType(t) => PubkeyError::Unsupported(t),
+        KeyError::TypeMismatch { .. } => PubkeyError::AlgorithmMismatch,
+        KeyError::RsaTooSmall(bits) | KeyError::RsaTooLarge(bits) => PubkeyError::RsaKeySize(bits),
+        KeyError::TooLong => PubkeyError::BadLine("line too long"),
+        KeyError::Empty => PubkeyError::BadLine("empty line or comment"),
+        KeyError::PrivateKey => PubkeyError::BadLine("a private key, not a public one"),
+        KeyError::MissingData => PubkeyError::BadLine("missing key data"),
+        KeyError::BadBase64 => PubkeyError::BadLine("key data is not base64"),
+        KeyError::Malformed { what, .. } => PubkeyError::InvalidKey(what),
+    })?;
+    parse_key(&key.blob)?;
+    Ok((key.key_type, key.blob, key.comment))
 }
 
 /// `SHA256:…` fingerprint of a key blob, as `ssh-keygen -l` prints it.
@@ -185,8 +176,6 @@ pub fn fingerprint_sha256(blob: &[u8]) -> String {
 const ED25519: &str = "ssh-ed25519";
 const ECDSA_P256: &str = "ecdsa-sha2-nistp256";
 const SSH_RSA: &str = "ssh-rsa";
-/// Longest line accepted: an 8192-bit RSA key is about 1.4 KB of base64, plus a comment.
-const MAX_LINE_LEN: usize = 16 * 1024;
 /// Length of a P-256 scalar (each of r and s).
 const P256_SCALAR_LEN: usize = 32;
 
@@ -286,6 +275,8 @@ fn ecdsa_signature_to_fixed(sig: &[u8]) -> Result<[u8; 2 * P256_SCALAR_LEN], Pub
 mod tests {
     use super::*;
     use crate::ssh::wire;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 
