@@ -182,15 +182,23 @@ impl Session {
 
     /// The game asked for is already running for this account: re-attached when its
     /// connection dropped; when another connection has it, a lobby asks whether to take it
-    /// over, and an exec takes it over (a player who runs `ssh host nethack` again after a
-    /// network drop means "my game, here", and the server may not have seen the drop yet).
+    /// over, and an exec (which has no one to ask) is refused, saying how to take it over.
     fn resume(&mut self, game: GameKey, listing: &Listing) {
+        if listing.detached {
+            self.reattach(game, listing.game, false);
+            return;
+        }
         let from_lobby = self
             .channels
             .with_game(game)
             .is_some_and(|c| c.starting_from_lobby());
-        if listing.detached || !from_lobby {
-            self.reattach(game, listing.game, !listing.detached);
+        if !from_lobby {
+            let text = format!(
+                "You already have {} running on another connection. Connect without a \
+                 command and press r in the lobby to take it over.",
+                listing.game_name
+            );
+            self.refuse_play(game, &text);
             return;
         }
         let held = self

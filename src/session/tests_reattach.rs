@@ -71,15 +71,24 @@ fn starting_the_same_game_again_resumes_it_too() {
 }
 
 #[test]
-fn an_exec_of_the_game_resumes_it_and_takes_it_over_when_another_connection_has_it() {
-    for detached in [true, false] {
-        let mut h = Harness::build(alice_exec(AMULET), |_, _| {});
-        h.control.listed = vec![alices_game(detached)];
-        h.pump();
-        assert_eq!(h.reattaches.len(), 1, "detached: {detached}");
-        assert_eq!(h.reattaches[0].2, !detached);
-        assert!(h.received_text().contains("T:1234"));
-    }
+fn an_exec_of_the_game_resumes_it_but_does_not_take_it_from_another_connection() {
+    let mut h = Harness::build(alice_exec(AMULET), |_, _| {});
+    h.control.listed = vec![alices_game(true)];
+    h.pump();
+    assert_eq!(h.reattaches.len(), 1);
+    assert!(!h.reattaches[0].2);
+    assert!(h.received_text().contains("T:1234"));
+
+    // Open elsewhere: nobody to ask, so refused with the way to take it over.
+    let mut h = Harness::build(alice_exec(AMULET), |_, _| {});
+    h.control.listed = vec![alices_game(false)];
+    h.pump();
+    assert!(h.reattaches.is_empty());
+    assert!(h.spawner.asked.is_empty());
+    let text = h.received_text();
+    assert!(text.contains("You already have Amulet Run running on another connection"));
+    assert!(text.contains("press r in the lobby to take it over"));
+    assert!(h.client.events.contains(&ClientEvent::ExitStatus(1)));
 }
 
 #[test]
