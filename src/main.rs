@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match serve(config) {
+        Command::Serve => match serve(config, cli.config.clone()) {
             Err(e) if is_unsupported(&e) => {
                 eprintln!("dungeongate: {e:#}");
                 return ExitCode::from(EXIT_CONFIG);
@@ -131,23 +131,56 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Sets the log level anew (a configuration reload).
+type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String>>;
+
+fn init_logging(config: &Config) -> SetLogLevel {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     // Colour codes only for a person at a terminal: in a file or a journal they are noise,
     // and a log line must carry nothing that acts on the terminal of whoever reads it.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Text => registry.with(fmt).init(),
     }
+    Box::new(move |level: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
+/// SIGHUP: read the configuration file again, as at start; a valid one takes effect for
+/// what can change while running, an invalid one changes nothing.
+fn reload(server: &reactor::Server, path: Option<&std::path::Path>, set_level: &SetLogLevel) {
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration reload refused, the running configuration stays: {e}");
+            return;
+        }
+    };
+    let plan = server.reload(new);
+    for key in &plan.needs_restart {
+        tracing::warn!(key = %key, "configuration changed, but this takes effect only after a restart");
+    }
+    if plan.changed.contains(&"log.level") {
+        if let Err(e) = set_level(&plan.config.log.level) {
+            tracing::warn!(error = %e, "the new log level could not be applied");
+        }
+    }
+    tracing::info!(changed = ?plan.changed, "configuration reloaded");
+}
+
+fn serve(config: Config, path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let set_level = init_logging(&config);
     // Block the signals we handle before any thread starts, so they reach the waiter below.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -165,9 +198,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addrs = ?server.ssh_addrs, "dungeongate started");
     for sig in signals.forever() {
         match sig {
-            signal_hook::consts::SIGHUP => {
-                tracing::warn!("SIGHUP: configuration reload is not implemented yet; ignoring");
-            }
+            signal_hook::consts::SIGHUP => reload(&server, path.as_deref(), &set_level),
             _ => {
                 tracing::info!("shutting down");
                 server.stop();

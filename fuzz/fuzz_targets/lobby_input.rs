@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         n => Some(UserInfo {
             name: "alice".into(),
             admin: n == 2,
+            running: Vec::new(),
         }),
     };
     let cols = u16::from(head.get(1).copied().unwrap_or(80)) * 2;
@@ -124,6 +125,7 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
     let user = || UserInfo {
         name: "bob".into(),
         admin: false,
+        running: Vec::new(),
     };
     match action {
         Some(LobbyAction::Login { .. }) => {

@@ -446,7 +446,7 @@ impl Control {
         wrong: FailReason,
     ) {
         let outcome = if ok && !account.locked {
-            SshOutcome::User(user_info(account))
+            SshOutcome::User(self.user_info(account))
         } else {
             SshOutcome::Denied
         };
@@ -559,7 +559,7 @@ impl Control {
                 let reply = match account {
                     Some(a) if ok && !a.locked => {
                         self.metrics.login_succeeded();
-                        Ok(user_info(&a))
+                        Ok(self.user_info(&a))
                     }
                     Some(_) if ok => {
                         self.metrics.login_failed(FailReason::Locked);
@@ -696,5 +696,17 @@ fn user_info(a: &Account) -> UserInfo {
     UserInfo {
         name: a.name.clone(),
         admin: a.admin,
+        running: Vec::new(),
+    }
+}
+
+impl Control {
+    /// Who logged in, with the games the account runs now (its lobby offers them at once,
+    /// without a request of its own).
+    fn user_info(&self, a: &Account) -> UserInfo {
+        UserInfo {
+            running: self.directory.of(&a.name),
+            ..user_info(a)
+        }
     }
 }

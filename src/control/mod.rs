@@ -160,6 +160,17 @@ impl Control {
         }
     }
 
+    /// A configuration reload: the new limits from now on (argon2's cost and pool are fixed
+    /// for the process's life; counts so far stay).
+    pub fn reconfigure(&mut self, settings: ControlSettings) {
+        self.throttle.set_rules(settings.throttle);
+        self.settings = ControlSettings {
+            max_concurrent: self.settings.max_concurrent,
+            max_queued: self.settings.max_queued,
+            ..settings
+        };
+    }
+
     /// A data core asks `request` for `origin`. The answer comes out of
     /// [`Self::poll_reply`], at once or after jobs have run. (`now` is for symmetry: every
     /// time-dependent decision is taken when a job's result comes back.)

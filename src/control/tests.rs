@@ -203,6 +203,7 @@ fn user(name: &str) -> UserInfo {
     UserInfo {
         name: name.into(),
         admin: false,
+        running: Vec::new(),
     }
 }
 

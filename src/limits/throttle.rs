@@ -148,6 +148,13 @@ impl Throttle {
         }
     }
 
+    /// New rules (a configuration reload); what was counted so far stays.
+    pub fn set_rules(&mut self, rules: ThrottleRules) {
+        self.accounts.rule = rules.account;
+        self.sources.rule = rules.source;
+        self.registrations_per_hour = rules.registrations_per_hour;
+    }
+
     /// May `source` try a password for `account` (None: a name that is no account) now?
     pub fn check(&self, account: Option<&str>, source: SourceKey, now: u64) -> Result<(), Blocked> {
         if let Some(until) = self.sources.blocked_until(&source, now) {

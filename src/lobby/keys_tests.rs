@@ -13,6 +13,7 @@ fn alice() -> Option<UserInfo> {
     Some(UserInfo {
         name: "alice".into(),
         admin: false,
+        running: Vec::new(),
     })
 }
 
@@ -330,6 +331,7 @@ fn registered(offered: Option<String>) -> Harness {
     t.lobby.handle_register_result(Ok(UserInfo {
         name: "carol".into(),
         admin: false,
+        running: Vec::new(),
     }));
     t.flush();
     t

@@ -201,6 +201,7 @@ mod tests {
         UserInfo {
             name: "alice".into(),
             admin,
+            running: Vec::new(),
         }
     }
 

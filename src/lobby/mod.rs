@@ -93,6 +93,9 @@ pub struct UserInfo {
     pub name: String,
     /// Admins see the `a` entry.
     pub admin: bool,
+    /// The account's games running when it logged in (offered at once; see
+    /// [`Lobby::handle_my_games`] for later).
+    pub running: Vec<Listing>,
 }
 
 /// A request from the lobby to the server. `Debug` redacts passwords.
@@ -297,8 +300,8 @@ impl Lobby {
             offered_key: None,
         };
         lobby.set_size(cols, rows);
-        if lobby.user.is_some() {
-            lobby.actions.push_back(LobbyAction::ListMyGames);
+        if let Some(running) = lobby.user.as_ref().map(|u| u.running.clone()) {
+            lobby.handle_my_games(&running);
         }
         lobby
     }
@@ -420,9 +423,10 @@ impl Lobby {
         }
         match r {
             Ok(user) => {
+                let running = user.running.clone();
                 self.user = Some(user);
                 self.back_to_menu(None);
-                self.actions.push_back(LobbyAction::ListMyGames);
+                self.handle_my_games(&running);
             }
             Err(message) => {
                 self.failed_logins = self.failed_logins.saturating_add(1);

@@ -123,6 +123,7 @@ fn alice() -> UserInfo {
     UserInfo {
         name: "alice".into(),
         admin: false,
+        running: Vec::new(),
     }
 }
 
@@ -310,6 +311,7 @@ fn register_with_mismatched_passwords_asks_again_then_succeeds() {
     h.lobby.handle_register_result(Ok(UserInfo {
         name: "bob".into(),
         admin: false,
+        running: Vec::new(),
     }));
     h.flush();
     h.assert_shows("Logged in as: bob");
@@ -810,6 +812,7 @@ fn admins_see_the_admin_entry() {
     let mut h = Harness::new(Some(UserInfo {
         name: "root".into(),
         admin: true,
+        running: Vec::new(),
     }));
     h.assert_shows("a) Admin menu");
     h.send(b"a");
@@ -888,11 +891,18 @@ fn alices_nethack(detached: bool) -> crate::watch::Listing {
 }
 
 #[test]
-fn a_logged_in_lobby_asks_for_the_players_games_and_offers_the_first() {
+fn a_logged_in_lobby_offers_the_games_its_login_found_and_asks_again_after_a_game() {
+    let with_game = UserInfo {
+        running: vec![alices_nethack(true)],
+        ..alice()
+    };
+    let h = Harness::new(Some(with_game));
+    h.assert_shows("r) Resume your game of NetHack 3.6");
+
     let mut h = Harness::new(Some(alice()));
-    assert_eq!(h.lobby.poll_action(), Some(LobbyAction::ListMyGames));
+    assert_eq!(h.lobby.poll_action(), None);
     h.assert_not_shows("Resume");
-    // Someone else's game in the answer is not offered.
+    // Someone else's game in an answer is not offered.
     let mut bobs = alices_nethack(true);
     bobs.player = "bob".into();
     h.lobby.handle_my_games(&[bobs]);
@@ -914,7 +924,7 @@ fn a_logged_in_lobby_asks_for_the_players_games_and_offers_the_first() {
 }
 
 #[test]
-fn an_anonymous_lobby_asks_for_no_games_until_its_login() {
+fn a_lobby_login_offers_the_games_its_answer_names() {
     let mut h = Harness::new(None);
     assert_eq!(h.lobby.poll_action(), None);
     h.send(b"l");
@@ -924,8 +934,13 @@ fn an_anonymous_lobby_asks_for_no_games_until_its_login() {
         h.lobby.poll_action(),
         Some(LobbyAction::Login { .. })
     ));
-    h.lobby.handle_login_result(Ok(alice()));
-    assert_eq!(h.lobby.poll_action(), Some(LobbyAction::ListMyGames));
+    h.lobby.handle_login_result(Ok(UserInfo {
+        running: vec![alices_nethack(true)],
+        ..alice()
+    }));
+    h.flush();
+    assert_eq!(h.lobby.poll_action(), None);
+    h.assert_shows("r) Resume your game of NetHack 3.6");
 }
 
 #[test]

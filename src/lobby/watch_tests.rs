@@ -53,6 +53,7 @@ fn w_opens_the_list_in_both_lobbies_and_q_goes_back() {
         Some(UserInfo {
             name: "alice".into(),
             admin: false,
+            running: Vec::new(),
         }),
     ] {
         let mut t = Harness::sized(user, 80, 24);

@@ -4,6 +4,7 @@
 //! penalty.
 
 use super::shared::Shared;
+use crate::config::LimitsConfig;
 use crate::limits::source::{PenaltyRule, Refusal, SourceLimits};
 use crate::limits::SourceKey;
 use crate::metrics::RejectReason;
@@ -33,8 +34,14 @@ fn reject(reason: RejectReason, message: impl Into<String>) -> Rejected {
 
 /// Decide on a new connection from `ip`; `open` is the number open on all cores including
 /// this one. An admitted connection must be reported to [`logged_in`] and [`ended`].
-pub fn admit(shared: &Shared, ip: IpAddr, open: usize, now_ms: u64) -> Result<Admitted, Rejected> {
-    let limits = &shared.config.limits;
+/// `limits`: the core's configuration's (a reload changes them).
+pub fn admit(
+    shared: &Shared,
+    limits: &LimitsConfig,
+    ip: IpAddr,
+    open: usize,
+    now_ms: u64,
+) -> Result<Admitted, Rejected> {
     if limits.deny.contains(ip) || (!limits.allow.is_empty() && !limits.allow.contains(ip)) {
         return Err(reject(
             RejectReason::Denied,
@@ -120,7 +127,14 @@ pub fn logged_in(shared: &Shared, a: Admitted) {
 
 /// The connection ended; `authenticated`: it had logged in; `offence`: it failed to log in,
 /// ran out of login grace or broke the protocol, which earns its source a penalty.
-pub fn ended(shared: &Shared, a: Admitted, authenticated: bool, offence: bool, now_ms: u64) {
+pub fn ended(
+    shared: &Shared,
+    limits: &LimitsConfig,
+    a: Admitted,
+    authenticated: bool,
+    offence: bool,
+    now_ms: u64,
+) {
     if !authenticated {
         decrement(&shared.unauthenticated);
     }
@@ -128,7 +142,6 @@ pub fn ended(shared: &Shared, a: Admitted, authenticated: bool, offence: bool, n
         return;
     }
     shared.sources.closed(a.source, authenticated);
-    let limits = &shared.config.limits;
     if offence && limits.penalty_seconds > 0 {
         let rule = PenaltyRule {
             base_ms: limits.penalty_seconds.saturating_mul(1000),

@@ -14,6 +14,7 @@ use crate::session::Token;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct ControlCoreParts {
     pub wakes: PendingWakes,
     pub eventfd: Arc<OwnedFd>,
     pub http: HttpSide,
+    /// For the configuration reloads.
+    pub shared: Arc<super::shared::Shared>,
 }
 
 pub struct ControlCore {
@@ -46,6 +49,9 @@ pub struct ControlCore {
     origins: Slab<(usize, ConnRef, Token)>,
     http: HttpSide,
     completions: Vec<Completion>,
+    shared: Arc<super::shared::Shared>,
+    /// The reload count of the configuration in force here.
+    config_epoch: u64,
 }
 
 fn now_ms() -> Millis {
@@ -70,6 +76,8 @@ impl ControlCore {
             origins: Slab::new(),
             http: p.http,
             completions: Vec::with_capacity(1024),
+            shared: p.shared,
+            config_epoch: 0,
         }
     }
 
@@ -101,6 +109,12 @@ impl ControlCore {
                 self.control.handle_timeout(now);
             }
             self.http.handle_timeouts(&mut self.ring, now);
+            if self.shared.config_epoch.load(Ordering::Acquire) != self.config_epoch {
+                let (config, epoch) = self.shared.live_config();
+                self.config_epoch = epoch;
+                self.control
+                    .reconfigure(crate::control::ControlSettings::from_config(&config));
+            }
             self.pump();
         }
     }

@@ -25,6 +25,7 @@ pub mod listen;
 pub mod mesh;
 pub mod probe;
 pub mod recorder;
+pub mod reload;
 pub mod ring;
 pub mod shared;
 pub mod socket;
@@ -44,7 +45,7 @@ use ring::{Kind, Ring, Tag};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use thiserror::Error;
 
@@ -109,6 +110,15 @@ impl Server {
         for t in self.threads {
             let _ = t.join();
         }
+    }
+
+    /// Reload: take what `new` (valid, loaded as at start) may change while running; the
+    /// plan says what changed and what waits for a restart.
+    pub fn reload(&self, new: Config) -> reload::Plan {
+        let running = self.shared.live.load_full();
+        let plan = reload::plan(&running, new);
+        self.shared.reconfigure(plan.config.clone());
+        plan
     }
 
     pub fn shutdown_flag(&self) -> Arc<Shared> {
@@ -235,8 +245,11 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
         version: env!("CARGO_PKG_VERSION").into(),
         commit: metrics::BUILD_COMMIT.into(),
     }));
+    let config = Arc::new(config);
     let shared = Arc::new(Shared {
-        config: Arc::new(config),
+        live: arc_swap::ArcSwap::new(config.clone()),
+        config_epoch: AtomicU64::new(0),
+        config,
         run_as,
         connections: AtomicUsize::new(0),
         unauthenticated: AtomicUsize::new(0),
@@ -356,6 +369,7 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                         wakes: mesh::PendingWakes::new(wakers.into_iter().take(cores).collect()),
                         eventfd,
                         http,
+                        shared: shared_c.clone(),
                     });
                     core.run();
                     Ok(())

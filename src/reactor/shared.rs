@@ -5,11 +5,16 @@ use super::mesh::Waker;
 use crate::config::Config;
 use crate::metrics::Registry;
 use crate::pty::RunAs;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub struct Shared {
+    /// The configuration the server started with (what is fixed for its life).
     pub config: Arc<Config>,
+    /// The configuration in force, republished by each reload ([`Shared::reconfigure`]).
+    pub live: arc_swap::ArcSwap<Config>,
+    /// Counts reloads: a core that sees it move takes [`Shared::live`].
+    pub config_epoch: AtomicU64,
     /// Account the games run as (when the server is root).
     pub run_as: Option<RunAs>,
     /// Connections open on all cores, for `limits.max_connections`.
@@ -42,5 +47,23 @@ impl Shared {
                 w.wake();
             }
         }
+    }
+
+    /// Publish `config` (already planned by [`super::reload::plan`]) and wake every core to
+    /// take it.
+    pub fn reconfigure(&self, config: Config) {
+        self.live.store(Arc::new(config));
+        self.config_epoch.fetch_add(1, Ordering::Release);
+        if let Some(w) = self.wakers.get() {
+            for w in w {
+                w.wake();
+            }
+        }
+    }
+
+    /// The configuration in force and its reload count, for a core that saw the count move.
+    pub fn live_config(&self) -> (Arc<Config>, u64) {
+        let epoch = self.config_epoch.load(Ordering::Acquire);
+        (self.live.load_full(), epoch)
     }
 }

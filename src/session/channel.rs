@@ -237,6 +237,18 @@ impl Channel {
         }
     }
 
+    /// The channel's lobby, also one kept aside while its game starts or runs (it draws
+    /// nothing then, but takes new context for when it is back).
+    pub fn lobby_any_mut(&mut self) -> Option<&mut Lobby> {
+        match &mut self.mode {
+            Mode::Lobby(l) => Some(l),
+            Mode::Watching(w) => Some(&mut w.lobby),
+            Mode::Starting(s) => s.lobby.as_deref_mut(),
+            Mode::Game(g) => g.lobby.as_deref_mut(),
+            _ => None,
+        }
+    }
+
     /// Output is waiting for the client's window.
     pub fn has_queued_output(&self) -> bool {
         !self.tty.out.is_empty()

@@ -77,14 +77,14 @@ impl FakeControl {
                     }
                 };
                 Reply::Ssh(if ok {
-                    SshOutcome::User(info(user))
+                    SshOutcome::User(self.info(user))
                 } else {
                     SshOutcome::Denied
                 })
             }
             Request::Login { name, password, .. } => {
                 Reply::User(if self.password_ok(name, password) {
-                    Ok(info(name))
+                    Ok(self.info(name))
                 } else {
                     Err("Wrong name or password.".into())
                 })
@@ -94,7 +94,7 @@ impl FakeControl {
                     return Reply::User(Err("That name is taken.".into()));
                 }
                 self.accounts.push((name.clone(), password.to_string()));
-                Reply::User(Ok(info(name)))
+                Reply::User(Ok(self.info(name)))
             }
             Request::ChangePassword { .. } | Request::ChangeEmail { .. } => Reply::Done(Ok(())),
             Request::ClaimGame { user, game_id } => {
@@ -163,6 +163,19 @@ impl FakeControl {
             .collect()
     }
 
+    /// Who logged in, with the games the account runs (as the control core answers).
+    fn info(&self, name: &str) -> UserInfo {
+        UserInfo {
+            running: self
+                .listed
+                .iter()
+                .filter(|l| l.player == name)
+                .cloned()
+                .collect(),
+            ..info(name)
+        }
+    }
+
     fn password_ok(&self, name: &str, password: &str) -> bool {
         self.accounts
             .iter()
@@ -174,6 +187,7 @@ fn info(name: &str) -> UserInfo {
     UserInfo {
         name: name.to_owned(),
         admin: false,
+        running: Vec::new(),
     }
 }
 

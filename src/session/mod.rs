@@ -425,6 +425,20 @@ impl Session {
         self.run();
     }
 
+    /// The server's configuration was reloaded: what this session starts from now on (games,
+    /// limits); its lobbies redraw with the new banner and games.
+    pub fn handle_reconfigured(&mut self, config: Arc<Config>, now: Millis) {
+        self.now = now;
+        self.env.config = config;
+        if self.closed {
+            return;
+        }
+        let ctx = self.lobby_context();
+        self.channels
+            .for_each_lobby(|l| l.handle_context(ctx.clone()));
+        self.run();
+    }
+
     /// The game `game` exited (`None`: its status could not be read).
     pub fn handle_game_ended(&mut self, game: GameKey, status: Option<ExitStatus>, now: Millis) {
         self.now = now;

@@ -135,6 +135,15 @@ impl Channels {
     }
 
     /// Queue `text` on every channel (the server is going away).
+    /// Every channel's lobby (also one kept while its game runs or it watches).
+    pub fn for_each_lobby(&mut self, mut f: impl FnMut(&mut crate::lobby::Lobby)) {
+        for c in self.iter_mut() {
+            if let Some(l) = c.lobby_any_mut() {
+                f(l);
+            }
+        }
+    }
+
     pub fn queue_text_everywhere(&mut self, text: &[u8]) {
         for c in self.iter_mut() {
             c.tty.queue_output(text);

@@ -93,6 +93,23 @@ impl DataCore {
         }
     }
 
+    /// A configuration reload: what this core starts from now on (connections, games, the
+    /// lobbies it draws, which redraw at once with the new banner and games).
+    pub(super) fn reconfigure(&mut self) {
+        let (config, epoch) = self.shared.live_config();
+        self.config_epoch = epoch;
+        self.env.config = config.clone();
+        let now = now_ms();
+        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
+        for s in slots {
+            if let Some(c) = self.conns.get_mut(s) {
+                c.session.handle_reconfigured(config.clone(), now);
+            }
+            self.after(s);
+        }
+        tracing::debug!(core = self.id, epoch, "configuration reloaded");
+    }
+
     /// The account `name` was locked or deleted: end every connection logged in as it.
     pub(super) fn end_sessions_of(&mut self, name: &str) {
         let now = now_ms();

@@ -172,6 +172,8 @@ pub struct DataCore {
     sampler: crate::metrics::Sampler,
     /// The sampler's next tick in the timer heap.
     sample_armed: Option<Millis>,
+    /// The reload count of the configuration in force here (see `reactor::reload`).
+    config_epoch: u64,
     /// Accept failures since the last warning.
     accept_failures: (Option<Instant>, u64),
     /// Links to the other data cores (watching).
@@ -230,6 +232,7 @@ impl DataCore {
             awake_since: Instant::now(),
             sampler,
             sample_armed: None,
+            config_epoch: 0,
             accept_failures: (None, 0),
             control_wake: p.peers.len(),
             peers: p.peers,
@@ -273,6 +276,9 @@ impl DataCore {
             self.run_pumps();
             self.flush_fanout();
             self.fire_timers();
+            if self.shared.config_epoch.load(Ordering::Acquire) != self.config_epoch {
+                self.reconfigure();
+            }
             if self.shared.shutdown.load(Ordering::Relaxed) && self.stopping.is_none() {
                 self.begin_stop();
             }
@@ -411,7 +417,8 @@ impl DataCore {
 
     /// Admit the connection (limits, counts) or refuse it with a DISCONNECT saying why.
     fn admit(&mut self, slot: usize, client: SocketAddr, open: usize) {
-        let verdict = admission::admit(&self.shared, client.ip(), open, now_ms());
+        let config = self.env.config.clone();
+        let verdict = admission::admit(&self.shared, &config.limits, client.ip(), open, now_ms());
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -679,7 +686,15 @@ impl DataCore {
             self.metrics.conn_closed(conn.accepted_at.elapsed());
         }
         if let Some(a) = conn.admitted.take() {
-            admission::ended(&self.shared, a, outcome.logged_in, outcome.offence, now);
+            let limits = &self.env.config.limits;
+            admission::ended(
+                &self.shared,
+                limits,
+                a,
+                outcome.logged_in,
+                outcome.offence,
+                now,
+            );
         }
         self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(parent: conn.session.span(), "connection closed");
