@@ -35,6 +35,7 @@
 //! and `reactor` (the ring's buffers, socket options, the mesh queues);
 //! `ssh` and `lobby` forbid it.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod control;

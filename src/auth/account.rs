@@ -33,6 +33,9 @@ pub struct Account {
     /// A locked account cannot log in (password or key) until an admin unlocks it.
     #[serde(default)]
     pub locked: bool,
+    /// Why an admin locked it (shown to its sessions as they end, and by `user list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_reason: Option<String>,
     /// Registration time (seconds since the Unix epoch), shown by `user list`.
     #[serde(default)]
     pub created_unix: u64,
@@ -53,6 +56,7 @@ impl Account {
             password_phc,
             admin: false,
             locked: false,
+            lock_reason: None,
             created_unix,
             keys: Vec::new(),
             extra: serde_json::Map::new(),

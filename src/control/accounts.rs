@@ -34,6 +34,13 @@ const TOO_LONG: &str = "That password is too long.";
 
 /// An operation waiting for its next job's result.
 pub(super) enum Step {
+    /// An admin's lock or unlock.
+    AdminLock {
+        origin: Origin,
+        name: String,
+        locked: bool,
+        reason: Option<String>,
+    },
     /// SSH auth: reading the account.
     SshLookup {
         origin: Origin,
@@ -103,7 +110,7 @@ enum NotChecked {
 
 impl Control {
     /// Start `request`: answer it now, or queue its first job.
-    pub(super) fn start(&mut self, origin: Origin, request: Request) {
+    pub(super) fn start(&mut self, origin: Origin, request: Request, now: Millis) {
         match request {
             Request::SshAuth {
                 user,
@@ -195,6 +202,16 @@ impl Control {
                 self.reply(origin, Reply::Games(list.into()));
             }
             Request::GameDetached { game, detached } => self.directory.detached(game, detached),
+            Request::AdminSessions => self.admin_sessions(origin, now),
+            Request::AdminKick { session, reason } => self.admin_kick(origin, session, &reason),
+            Request::AdminBroadcast { text } => self.admin_broadcast(origin, &text),
+            Request::AdminDrain { on } => self.admin_drain(origin, on),
+            Request::AdminLock {
+                name,
+                locked,
+                reason,
+            } => self.admin_lock(origin, name, locked, reason),
+            Request::SessionsReport { query, sessions } => self.sessions_reported(query, sessions),
             Request::ReleaseGame { user, game_id } => {
                 self.running_games.remove(&(user, game_id));
                 self.reply(origin, Reply::Done(Ok(())));
@@ -361,6 +378,15 @@ impl Control {
             (Step::Keys { origin, write }, Done::Keys { result, took }) => {
                 self.keys_done(origin, write, result, took);
             }
+            (
+                Step::AdminLock {
+                    origin,
+                    name,
+                    locked,
+                    reason,
+                },
+                done,
+            ) => self.admin_locked(origin, name, locked, reason, done),
             (Step::Revocations, Done::Refused) => self.revocations.retry(now),
             (step, Done::Refused) => {
                 if let Some(origin) = step.origin() {
@@ -662,7 +688,8 @@ impl Step {
             | Step::PasswordHash { origin, .. }
             | Step::PasswordUpdate { origin }
             | Step::EmailUpdate { origin }
-            | Step::Keys { origin, .. } => Some(*origin),
+            | Step::Keys { origin, .. }
+            | Step::AdminLock { origin, .. } => Some(*origin),
             Step::Verify {
                 then: Then::Ssh(origin) | Then::Login(origin),
                 ..

@@ -86,6 +86,11 @@ pub(super) enum Change {
     Email(Option<String>),
     /// Lock the account (too many failures).
     Lock,
+    /// An admin locks (with a reason) or unlocks the account.
+    SetLock {
+        locked: bool,
+        reason: Option<String>,
+    },
 }
 
 /// What came of a job.
@@ -165,6 +170,10 @@ impl Job {
                         Change::Password(phc) => a.password_phc = phc,
                         Change::Email(email) => a.email = email,
                         Change::Lock => a.locked = true,
+                        Change::SetLock { locked, reason } => {
+                            a.locked = locked;
+                            a.lock_reason = if locked { reason } else { None };
+                        }
                     })
                     .map(|_| ());
                 Done::Updated {

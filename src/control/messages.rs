@@ -1,6 +1,7 @@
 //! What a data core asks the control core, and the answers. These cross threads (through the
 //! reactor's mesh queues), so everything is owned.
 
+use crate::admin::{SessionId, SessionInfo};
 use crate::lobby::{KeyEntry, UserInfo};
 use crate::watch::{GameList, GameRef, Listing};
 use std::net::IpAddr;
@@ -69,6 +70,37 @@ pub enum Request {
         game: GameRef,
         detached: bool,
     },
+    /// Admin (the asking session is logged in as an admin account; the session checks, the
+    /// control core carries out): every connection on every core. Answer:
+    /// [`Reply::Sessions`].
+    AdminSessions,
+    /// Admin: close a connection, telling it `reason`. Answer: `Done`.
+    AdminKick {
+        session: SessionId,
+        reason: String,
+    },
+    /// Admin: one line to every player's terminal, shown in the lobby (between screens,
+    /// never into a game: a player in a game sees it when back in the lobby). Answer: `Done`.
+    AdminBroadcast {
+        text: String,
+    },
+    /// Admin: refuse new games (`on`), with a maintenance line in the lobby, or allow them
+    /// again. Running games go on. Answer: `Done`.
+    AdminDrain {
+        on: bool,
+    },
+    /// Admin: lock (`locked`) or unlock account `name`; a lock ends its sessions, telling
+    /// them `reason`. Answer: `Done` (`Err` naming what failed: no such account…).
+    AdminLock {
+        name: String,
+        locked: bool,
+        reason: Option<String>,
+    },
+    /// The sessions of the answering data core, for the admin list `query` (no answer).
+    SessionsReport {
+        query: u64,
+        sessions: Vec<SessionInfo>,
+    },
     /// The SSH keys of `name`, the account the asking lobby is logged in as (the session
     /// fills it in; nothing a player types names the account). Answer: [`Reply::Keys`].
     ListKeys {
@@ -130,6 +162,8 @@ pub enum Reply {
     /// A claim for a game the account already runs, here: the session can re-attach to
     /// it (when detached) or offer to take it over.
     Running(Box<Listing>),
+    /// Every connection, for an admin list.
+    Sessions(Vec<SessionInfo>),
     /// An account's SSH keys after the request, or why the request failed.
     Keys(Result<Vec<KeyEntry>, String>),
     /// The control core could not answer (shutting down, or its queue was full).
@@ -141,6 +175,19 @@ pub enum Reply {
 pub enum Notice {
     /// This account was locked or deleted: end its sessions (games get their hangup).
     EndSessionsOf(String),
+    /// An admin locked this account, saying why: end its sessions with the reason.
+    LockedOut {
+        name: String,
+        reason: Option<String>,
+    },
+    /// Report this core's sessions for the admin list `query` ([`Request::SessionsReport`]).
+    ReportSessions { query: u64 },
+    /// Close this connection (if it is on the receiving core), telling it `reason`.
+    Kick { session: SessionId, reason: String },
+    /// Show every player this line (in the lobby).
+    Broadcast(std::sync::Arc<str>),
+    /// Refuse new games, showing a maintenance line (`true`), or allow them again.
+    Drain(bool),
 }
 
 /// Names the request and its account, never a password or key.
@@ -165,6 +212,16 @@ impl std::fmt::Debug for Request {
                 return write!(f, "GameDetached({game:?}, {detached})")
             }
             Request::GamesOf { user } => ("GamesOf", user),
+            Request::AdminSessions => return f.write_str("AdminSessions"),
+            Request::AdminKick { session, .. } => return write!(f, "AdminKick({session})"),
+            Request::AdminBroadcast { .. } => return f.write_str("AdminBroadcast"),
+            Request::AdminDrain { on } => return write!(f, "AdminDrain({on})"),
+            Request::AdminLock { name, locked, .. } => {
+                return write!(f, "AdminLock({}, {locked})", crate::auth::printable(name))
+            }
+            Request::SessionsReport { query, sessions } => {
+                return write!(f, "SessionsReport({query}, {})", sessions.len())
+            }
         };
         write!(f, "{what}({})", crate::auth::printable(who))
     }

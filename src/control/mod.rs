@@ -25,6 +25,7 @@
 //! - `keys`: listing, adding and removing an account's SSH keys (the lobby's `k` screen).
 
 mod accounts;
+mod admin;
 mod directory;
 mod jobs;
 mod keys;
@@ -71,6 +72,8 @@ pub struct ControlSettings {
     /// [`Reply::Unavailable`] at once, so the operation table is bounded whatever the data
     /// cores send.
     pub max_pending: usize,
+    /// Data cores (an admin session list waits for this many reports).
+    pub cores: usize,
     /// How often to look for revoked accounts ([`REVOCATION_POLL_MS`]).
     pub revocation_poll_ms: Millis,
 }
@@ -87,6 +90,7 @@ impl ControlSettings {
             lock_after_failures: limits.lock_account_after_failures,
             grouping: limits.source_grouping,
             max_pending: limits.max_connections.saturating_mul(2).max(16),
+            cores: config.cores,
             revocation_poll_ms: REVOCATION_POLL_MS,
         }
     }
@@ -128,6 +132,9 @@ pub struct Control {
     revocations: Revocations,
     /// Every running game, for the watch menus.
     directory: directory::Directory,
+    /// Admin session lists being gathered from the cores, by query id.
+    queries: HashMap<u64, admin::SessionsQuery>,
+    next_query: u64,
 }
 
 impl Control {
@@ -157,6 +164,8 @@ impl Control {
             notices: VecDeque::new(),
             locking: HashSet::new(),
             directory: directory::Directory::default(),
+            queries: HashMap::new(),
+            next_query: 0,
         }
     }
 
@@ -175,7 +184,6 @@ impl Control {
     /// [`Self::poll_reply`], at once or after jobs have run. (`now` is for symmetry: every
     /// time-dependent decision is taken when a job's result comes back.)
     pub fn handle_request(&mut self, origin: Origin, request: Request, now: Millis) {
-        let _ = now;
         let instant = matches!(
             request,
             Request::ClaimGame { .. }
@@ -185,6 +193,11 @@ impl Control {
                 | Request::GameStatus { .. }
                 | Request::GameUnlisted(_)
                 | Request::GameDetached { .. }
+                | Request::AdminSessions
+                | Request::AdminKick { .. }
+                | Request::AdminBroadcast { .. }
+                | Request::AdminDrain { .. }
+                | Request::SessionsReport { .. }
                 | Request::GamesOf { .. }
         );
         if !instant && self.ops.len() >= self.settings.max_pending {
@@ -192,7 +205,7 @@ impl Control {
             self.reply(origin, Reply::Unavailable);
             return;
         }
-        self.start(origin, request);
+        self.start(origin, request, now);
     }
 
     /// Blocking work to run on the pool (then give the result to
@@ -242,11 +255,15 @@ impl Control {
     /// while a check is in flight.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.revocations.poll_timeout()
+        [self.revocations.poll_timeout(), self.queries_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Time passed: start the revocation check when it is due.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.expire_queries(now);
         if let Some(after) = self.revocations.start(now) {
             let work = Work::Revocations {
                 store: self.store.clone(),

@@ -38,6 +38,7 @@ fn settings() -> ControlSettings {
         lock_after_failures: 0,
         grouping: SourceGrouping::default(),
         max_pending: 64,
+        cores: 2,
         revocation_poll_ms: REVOCATION_POLL_MS,
     }
 }

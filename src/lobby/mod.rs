@@ -253,6 +253,8 @@ pub struct Lobby {
     max_failed_registrations: u8,
     /// The logged-in player's games still running, as last told (`r` goes back to the first).
     running: Vec<RunningGame>,
+    /// An admin's message that came while the menu was not up: shown when it is back.
+    pending_broadcast: Option<Notice>,
     /// Fingerprint of the key the guest's SSH client logged in with: offered for binding
     /// once, right after a registration.
     offered_key: Option<String>,
@@ -297,6 +299,7 @@ impl Lobby {
             max_failed_logins: MAX_FAILED_LOGINS,
             max_failed_registrations: MAX_FAILED_REGISTRATIONS,
             running: Vec::new(),
+            pending_broadcast: None,
             offered_key: None,
         };
         lobby.set_size(cols, rows);
@@ -500,6 +503,21 @@ impl Lobby {
             self.decoder.reset();
             self.back_to_menu(Some(Notice::error(&message)));
             self.actions.push_back(LobbyAction::ListMyGames);
+        }
+    }
+
+    /// An admin's message for every player: shown under the menu now, or, while a prompt,
+    /// a game or a watched game has the terminal, when the menu is back (never drawn over
+    /// anything else).
+    pub fn handle_broadcast(&mut self, text: &str) {
+        let notice = Notice::info(&format!(
+            "Message from the server: {}",
+            screen::sanitize(text)
+        ));
+        if matches!(self.mode, Mode::Menu) {
+            self.show_notice(notice);
+        } else {
+            self.pending_broadcast = Some(notice);
         }
     }
 
@@ -850,7 +868,9 @@ impl Lobby {
     /// Shows the menu (anonymous or logged-in, by `self.user`) with `notice` under it.
     fn back_to_menu(&mut self, notice: Option<Notice>) {
         self.mode = Mode::Menu;
-        self.notice = notice;
+        // An admin's message waiting wins over the usual one: it is rare and may matter more
+        // ("the server restarts in five minutes").
+        self.notice = self.pending_broadcast.take().or(notice);
         self.mark(Dirty::Full);
     }
 

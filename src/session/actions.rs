@@ -13,6 +13,10 @@ use crate::game;
 use crate::lobby::{GameEntry, LobbyAction, LobbyContext, UserInfo};
 use crate::ssh::server::ChannelId;
 
+/// Added to the banner while an admin drains the server of new games.
+const MAINTENANCE_BANNER: &str =
+    "\nMaintenance: no new games can start for now; games running go on.\n";
+
 /// What the lobby shows when the control core did not answer.
 pub(super) const BUSY: &str = "The server is busy; try again.";
 /// What the lobby shows when a key request comes from a lobby logged in as nobody.
@@ -194,7 +198,11 @@ impl Session {
         let config = &self.env.config;
         LobbyContext {
             server_id: config.server_id.clone(),
-            banner: config.banner.clone(),
+            banner: if self.draining {
+                format!("{}{MAINTENANCE_BANNER}", config.banner)
+            } else {
+                config.banner.clone()
+            },
             games: config
                 .games
                 .iter()

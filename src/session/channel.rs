@@ -136,6 +136,8 @@ pub(super) struct Game {
     pub key: GameKey,
     /// Who plays it.
     pub user: String,
+    /// Which game it is (the configuration's id).
+    pub game_id: String,
     /// Where the player returns (None when started by exec).
     pub lobby: Option<Box<Lobby>>,
     /// Input not yet written to the PTY, acknowledged to the client as it is written.
@@ -433,11 +435,11 @@ impl Channel {
         match mode {
             Mode::Starting(Starting {
                 game: key,
+                game_id,
                 user,
                 lobby,
                 mut held,
                 step: StartStep::Spawning { size },
-                ..
             }) if key == game => {
                 if !held.is_empty() {
                     effects.push_back(Effect::PtyWrite { game });
@@ -452,6 +454,7 @@ impl Channel {
                 let playing = Game {
                     key: game,
                     user,
+                    game_id,
                     lobby,
                     input: held,
                 };

@@ -80,6 +80,7 @@ impl Session {
                 }
                 Event::Data { channel, data } => {
                     // The keystroke path: no allocation from here to the PTY write request.
+                    self.last_input = self.now;
                     let n = data.len();
                     let taken = match self.channels.get_mut(channel) {
                         Some(ch) => ch.input(data, self.now, &mut self.effects),

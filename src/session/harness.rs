@@ -59,6 +59,8 @@ pub struct FakeControl {
     pub seen: Vec<String>,
     /// The running games the watch menu is told of.
     pub listed: Vec<Listing>,
+    /// The connections an admin list is told of.
+    pub sessions: Vec<crate::admin::SessionInfo>,
 }
 
 impl FakeControl {
@@ -118,6 +120,12 @@ impl FakeControl {
                 Reply::Done(Ok(()))
             }
             Request::ListGames => Reply::Games(GameList::from(self.listed.clone())),
+            Request::AdminSessions => Reply::Sessions(self.sessions.clone()),
+            Request::AdminKick { .. }
+            | Request::AdminBroadcast { .. }
+            | Request::AdminDrain { .. }
+            | Request::AdminLock { .. }
+            | Request::SessionsReport { .. } => Reply::Done(Ok(())),
             Request::GamesOf { user } => Reply::Games(
                 self.listed
                     .iter()
@@ -377,6 +385,7 @@ impl Harness {
                 held: Vec::new(),
                 seen: Vec::new(),
                 listed: Vec::new(),
+                sessions: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),

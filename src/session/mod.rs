@@ -53,6 +53,7 @@
 )]
 
 mod actions;
+mod admin;
 mod auth;
 mod channel;
 mod events;
@@ -255,6 +256,10 @@ pub struct Session {
     trimmed: bool,
     /// A watcher on this connection fell behind (look for its re-sync as output drains).
     behind: bool,
+    /// When the client last sent channel data (keys), for the admin list's idle time.
+    last_input: Millis,
+    /// New games are refused for maintenance (the lobbies say so).
+    draining: bool,
 }
 
 /// Quiet time after which a connection gives its buffers back (a lobby nobody types in, a
@@ -292,6 +297,8 @@ impl Session {
             last_io: now,
             trimmed: false,
             behind: false,
+            last_input: now,
+            draining: false,
         }
     }
 

@@ -208,7 +208,7 @@ impl Channels {
             .map(|c| c.tty.key.id)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Channel> {
+    pub fn iter(&self) -> impl Iterator<Item = &Channel> {
         self.slots.iter().flatten()
     }
 

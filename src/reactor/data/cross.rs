@@ -83,6 +83,17 @@ impl DataCore {
                     }
                 }
                 FromControl::Notice(Notice::EndSessionsOf(name)) => self.end_sessions_of(&name),
+                FromControl::Notice(Notice::LockedOut { name, reason }) => {
+                    self.locked_out(&name, reason.as_deref());
+                }
+                FromControl::Notice(Notice::ReportSessions { query }) => {
+                    self.report_sessions(query);
+                }
+                FromControl::Notice(Notice::Kick { session, reason }) => {
+                    self.kick(session, &reason)
+                }
+                FromControl::Notice(Notice::Broadcast(text)) => self.broadcast(&text),
+                FromControl::Notice(Notice::Drain(on)) => self.drain(on),
             }
         }
         self.flush_control_backlog();
@@ -112,6 +123,12 @@ impl DataCore {
 
     /// The account `name` was locked or deleted: end every connection logged in as it.
     pub(super) fn end_sessions_of(&mut self, name: &str) {
+        self.end_sessions_with(name, "Your account was locked or removed by the operator.");
+    }
+
+    /// End every connection logged in as `name`, telling it `message`; its games, detached
+    /// ones too, are hung up.
+    pub(super) fn end_sessions_with(&mut self, name: &str, message: &str) {
         let now = now_ms();
         let slots: Vec<usize> = self
             .conns
@@ -122,8 +139,7 @@ impl DataCore {
         for s in slots {
             if let Some(c) = self.conns.get_mut(s) {
                 c.hang_up_games = true;
-                c.session
-                    .shutdown("Your account was locked or removed by the operator.", now);
+                c.session.shutdown(message, now);
             }
             self.after(s);
         }

@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod admin;
 mod cross;
 mod play;
 mod reattach;
@@ -174,6 +175,8 @@ pub struct DataCore {
     sample_armed: Option<Millis>,
     /// The reload count of the configuration in force here (see `reactor::reload`).
     config_epoch: u64,
+    /// An admin drains the server: new games are refused.
+    draining: bool,
     /// Accept failures since the last warning.
     accept_failures: (Option<Instant>, u64),
     /// Links to the other data cores (watching).
@@ -233,6 +236,7 @@ impl DataCore {
             sampler,
             sample_armed: None,
             config_epoch: 0,
+            draining: false,
             accept_failures: (None, 0),
             control_wake: p.peers.len(),
             peers: p.peers,
@@ -394,7 +398,10 @@ impl DataCore {
         let generation = self.generation();
         let slot = self.conns.vacant_key();
         let id = ((self.id as u64) << 48) | slot as u64;
-        let session = Session::new(self.env.clone(), id, peer, now);
+        let mut session = Session::new(self.env.clone(), id, peer, now);
+        if self.draining {
+            session.handle_drain(true, now);
+        }
         let expects_proxy = self.env.config.ssh.proxy_protocol_from.contains(peer.ip());
         self.conns.insert(Conn {
             sock: Socket::new(fd, generation),

@@ -272,6 +272,19 @@ impl DataCore {
         claimed: bool,
     ) {
         let size = (terminal.size.cols, terminal.size.rows);
+        if self.draining {
+            // Not a failed spawn (nothing was tried): the claim goes back, the player is told.
+            if claimed {
+                self.release_claim(user, game_id);
+            }
+            let now = now_ms();
+            if let Some(c) = self.conn(conn) {
+                let refused = Err(SpawnError::NoRoom(super::admin::MAINTENANCE.into()));
+                c.session.handle_spawned(key, refused, now);
+                self.after(conn.slot as usize);
+            }
+            return;
+        }
         let games = self.shared.games.fetch_add(1, Ordering::Relaxed);
         let open = self.shared.connections.load(Ordering::Relaxed);
         let no_room = if crate::pty::fdlimit::game_fits(self.shared.fd_limit, open, games) {
