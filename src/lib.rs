@@ -36,6 +36,7 @@
 //! `ssh` and `lobby` forbid it.
 
 pub mod admin;
+pub mod admincli;
 pub mod auth;
 pub mod config;
 pub mod control;

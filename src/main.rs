@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         cmd: usercli::UserCommand,
     },
+    /// Orders for the running server (through its admin socket; run as its user).
+    Admin {
+        #[command(subcommand)]
+        cmd: dungeongate::admincli::AdminCommand,
+    },
     /// Inspect game recordings (needs no configuration).
     Ttyrec {
         #[command(subcommand)]
@@ -100,6 +105,9 @@ fn main() -> ExitCode {
             dungeongate::datadir::ensure(&config.data_dir)
                 .with_context(|| format!("cannot create {}", config.data_dir.display()))
                 .and_then(|()| usercli::run(cmd, &dir, params))
+        }
+        Command::Admin { cmd } => {
+            dungeongate::admincli::run(cmd, &config.data_dir, &mut std::io::stdout().lock())
         }
         Command::CheckConfig => {
             println!(

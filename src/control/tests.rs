@@ -849,3 +849,150 @@ fn a_job_shows_no_password_in_debug_output() {
     assert!(!shown.contains("sekrit"), "{shown}");
     assert!(!shown.contains("alice"), "{shown}");
 }
+
+// --- admin ---------------------------------------------------------------------------------
+
+fn session(core: u16, slot: u32, user: &str) -> crate::admin::SessionInfo {
+    crate::admin::SessionInfo {
+        id: crate::admin::SessionId {
+            core,
+            slot,
+            generation: 1,
+        },
+        user: Some(user.into()),
+        source: ip("192.0.2.9"),
+        game: None,
+        watching: false,
+        idle_ms: 0,
+        connected_ms: 0,
+    }
+}
+
+#[test]
+fn an_admin_session_list_gathers_every_core_and_a_silent_core_does_not_hold_it_forever() {
+    let mut h = Harness::new();
+    let origin = h.send(Request::AdminSessions);
+    let Some(Notice::ReportSessions { query }) = h.notices().pop() else {
+        panic!("no report asked for");
+    };
+    // Core 1 answers first; the list waits for core 0.
+    h.send(Request::SessionsReport {
+        query,
+        sessions: vec![session(1, 3, "bob")],
+    });
+    assert!(h.control.poll_reply().is_none());
+    h.send(Request::SessionsReport {
+        query,
+        sessions: vec![session(0, 9, "alice")],
+    });
+    match h.reply_to(origin) {
+        Reply::Sessions(list) => {
+            let users: Vec<_> = list.iter().filter_map(|s| s.user.clone()).collect();
+            assert_eq!(users, ["alice", "bob"], "sorted by core and slot");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A core that never reports: the list comes at the deadline with what came.
+    let origin = h.send(Request::AdminSessions);
+    let Some(Notice::ReportSessions { query }) = h.notices().pop() else {
+        panic!("no report asked for");
+    };
+    h.send(Request::SessionsReport {
+        query,
+        sessions: vec![session(0, 1, "carol")],
+    });
+    assert!(h
+        .control
+        .poll_timeout()
+        .is_some_and(|t| t <= h.now + super::admin::SESSIONS_WAIT_MS));
+    h.now += super::admin::SESSIONS_WAIT_MS;
+    h.control.handle_timeout(h.now);
+    assert!(matches!(h.reply_to(origin), Reply::Sessions(l) if l.len() == 1));
+    // A late report for an answered list is ignored.
+    h.send(Request::SessionsReport {
+        query,
+        sessions: vec![session(1, 1, "late")],
+    });
+    assert!(h.control.poll_reply().is_none());
+}
+
+#[test]
+fn kicks_broadcasts_and_drains_go_to_the_cores_with_their_text_cleaned() {
+    let mut h = Harness::new();
+    let id = crate::admin::SessionId {
+        core: 1,
+        slot: 2,
+        generation: 3,
+    };
+    assert_eq!(
+        h.ask(Request::AdminKick {
+            session: id,
+            reason: "spam\x1b[2J".into()
+        }),
+        Reply::Done(Ok(()))
+    );
+    assert_eq!(
+        h.ask(Request::AdminBroadcast {
+            text: "back soon\x07".into()
+        }),
+        Reply::Done(Ok(()))
+    );
+    assert_eq!(
+        h.ask(Request::AdminBroadcast {
+            text: "\x1b\x07".into()
+        }),
+        Reply::Done(Err("Nothing to send.".into()))
+    );
+    assert_eq!(h.ask(Request::AdminDrain { on: true }), Reply::Done(Ok(())));
+    assert_eq!(
+        h.notices(),
+        [
+            Notice::Kick {
+                session: id,
+                reason: "spam[2J".into()
+            },
+            Notice::Broadcast("back soon".into()),
+            Notice::Drain(true),
+        ]
+    );
+}
+
+#[test]
+fn an_admin_lock_stores_the_reason_and_ends_the_sessions_with_it() {
+    let mut h = Harness::new();
+    h.add_user("alice", "hunter22");
+    let lock = Request::AdminLock {
+        name: "alice".into(),
+        locked: true,
+        reason: Some("cheating".into()),
+    };
+    assert_eq!(h.ask(lock), Reply::Done(Ok(())));
+    let stored = h.store.get("alice").expect("read").expect("account");
+    assert!(stored.locked);
+    assert_eq!(stored.lock_reason.as_deref(), Some("cheating"));
+    assert_eq!(
+        h.notices(),
+        [Notice::LockedOut {
+            name: "alice".into(),
+            reason: Some("cheating".into())
+        }]
+    );
+    let unlock = Request::AdminLock {
+        name: "alice".into(),
+        locked: false,
+        reason: None,
+    };
+    assert_eq!(h.ask(unlock), Reply::Done(Ok(())));
+    let stored = h.store.get("alice").expect("read").expect("account");
+    assert!(!stored.locked && stored.lock_reason.is_none());
+    assert!(h.notices().is_empty());
+    let missing = Request::AdminLock {
+        name: "nobody".into(),
+        locked: true,
+        reason: None,
+    };
+    assert_eq!(
+        h.ask(missing),
+        Reply::Done(Err("There is no account named nobody.".into()))
+    );
+}

@@ -28,6 +28,8 @@ pub struct ControlCoreParts {
     pub wakes: PendingWakes,
     pub eventfd: Arc<OwnedFd>,
     pub http: HttpSide,
+    /// Orders from `dungeongate admin` (the admin socket's thread).
+    pub admin: Mailbox<super::admin_socket::AdminAsk>,
     /// For the configuration reloads.
     pub shared: Arc<super::shared::Shared>,
 }
@@ -46,12 +48,21 @@ pub struct ControlCore {
     wakes: PendingWakes,
     eventfd: Arc<OwnedFd>,
     /// Who asked each request in progress.
-    origins: Slab<(usize, ConnRef, Token)>,
+    origins: Slab<Asker>,
+    admin: Mailbox<super::admin_socket::AdminAsk>,
     http: HttpSide,
     completions: Vec<Completion>,
     shared: Arc<super::shared::Shared>,
     /// The reload count of the configuration in force here.
     config_epoch: u64,
+}
+
+/// Who waits for an answer.
+enum Asker {
+    /// A session on a data core.
+    Session(usize, ConnRef, Token),
+    /// `dungeongate admin`, through the admin socket's thread.
+    Admin(std::sync::mpsc::SyncSender<crate::control::Reply>),
 }
 
 fn now_ms() -> Millis {
@@ -78,6 +89,7 @@ impl ControlCore {
             completions: Vec::with_capacity(1024),
             shared: p.shared,
             config_epoch: 0,
+            admin: p.admin,
         }
     }
 
@@ -131,12 +143,16 @@ impl ControlCore {
             while let Some(msg) = self.from_cores.get_mut(core).and_then(|q| q.pop()) {
                 let origin = match msg.from {
                     Some((conn, token)) => {
-                        Origin(self.origins.insert((msg.core, conn, token)) as u64)
+                        Origin(self.origins.insert(Asker::Session(msg.core, conn, token)) as u64)
                     }
                     None => Origin(u64::MAX),
                 };
                 self.control.handle_request(origin, msg.request, now);
             }
+        }
+        while let Some(ask) = self.admin.try_recv() {
+            let origin = Origin(self.origins.insert(Asker::Admin(ask.answer)) as u64);
+            self.control.handle_request(origin, ask.request, now);
         }
         while let Some(done) = self.jobs.try_recv() {
             self.control.handle_job_done(done, now);
@@ -188,11 +204,17 @@ impl ControlCore {
             let Ok(key) = usize::try_from(origin.0) else {
                 continue;
             };
-            let Some((core, conn, token)) = self.origins.try_remove(key) else {
+            match self.origins.try_remove(key) {
+                Some(Asker::Session(core, conn, token)) => {
+                    self.send_to_core(core, FromControl::Reply { conn, token, reply });
+                }
+                // The admin socket's thread waits for it (or gave up: then nobody reads it).
+                Some(Asker::Admin(answer)) => {
+                    let _ = answer.send(reply);
+                }
                 // A request that wanted no answer (a game's release).
-                continue;
-            };
-            self.send_to_core(core, FromControl::Reply { conn, token, reply });
+                None => {}
+            }
         }
         while let Some(notice) = self.control.poll_notice() {
             for core in 0..self.to_cores.len() {

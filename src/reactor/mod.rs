@@ -13,6 +13,7 @@
 //! - `timers`: the per-core timer heap; `probe`: the kernel features checked at start.
 //! - `admission`, `listen`, `shared`, `clock`: limits, listening sockets, shared atomics, time.
 
+pub mod admin_socket;
 pub mod admission;
 pub mod blocking;
 pub mod bufring;
@@ -359,10 +360,13 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                         control_metrics,
                         clock::now_ms(),
                     );
+                    let (admin_post, admin) = blocking::mailbox(own.clone());
+                    admin_socket::start(&shared_c.config.data_dir, admin_post);
                     let core = control_core::ControlCore::new(control_core::ControlCoreParts {
                         ring,
                         control,
                         pool,
+                        admin,
                         jobs: blocking::mailbox(own),
                         from_cores: to_control_rx,
                         to_cores: from_control_tx,
