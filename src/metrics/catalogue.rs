@@ -387,6 +387,18 @@ impl CoreMetrics {
         }
     }
 
+    /// A running game moved to another core (`arrived` false here, true there): its
+    /// `game_instances_active` count moves with it, so each core counts what it runs.
+    #[inline]
+    pub fn game_moved(&self, game: usize, arrived: bool) {
+        let g = self.game(game);
+        if arrived {
+            g.active.inc();
+        } else {
+            g.active.dec();
+        }
+    }
+
     /// Games running on this core now (every game, the overflow slot included).
     pub fn games_running(&self) -> u64 {
         let n: i64 = self.games.iter().map(|g| g.active.get()).sum();

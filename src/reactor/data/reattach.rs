@@ -183,6 +183,7 @@ impl DataCore {
         let mut game = Box::new(self.games.remove(g));
         self.pending_pumps.retain(|p| *p != g);
         self.shared.games.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.game_moved(game.game_idx, false);
         game.read_poll_armed = false;
         game.write_waiting = false;
         tracing::info!(parent: &game.span, "game handed over to its player's new connection");
@@ -195,6 +196,8 @@ impl DataCore {
     pub(super) fn adopt(&mut self, to: Reattacher, mut game: Box<Game>) {
         let now = now_ms();
         self.shared.games.fetch_add(1, Ordering::Relaxed);
+        game.game_idx = self.metrics.game_index(&game.game_id);
+        self.metrics.game_moved(game.game_idx, true);
         game.generation = self.generation();
         game.key = to.key;
         game.owner = None;
