@@ -174,5 +174,7 @@ def test_a_nethack_save_is_backed_up_when_the_game_starts_again(games_user_facto
         # Hung up on close: NetHack saves again and exits.
         assert wait_until(lambda: not srv.children(), 60), "NetHack was not hung up"
     finally:
+        # A failed test may leave NetHack saving on its hangup: let it finish first.
+        wait_until(lambda: not srv.children(), 60)
         for f in mine():
             os.unlink(f)
