@@ -268,7 +268,18 @@ pub struct GameConfig {
     /// (0: hung up at once). Logging in again within it re-attaches. Not for games with
     /// `concurrent_per_account` (a start never finds a running copy of those).
     pub detach_grace_seconds: u64,
+    /// Where the game keeps a player's save (a pattern: `%u`, `%uid`, `%d`, `%D`); the server
+    /// copies it to its own backups before each start (`crate::game::saves`). `None`: no
+    /// backups.
+    pub save_file: Option<String>,
+    /// Backups kept per player and game; older ones are removed.
+    pub save_backups_kept: u32,
 }
+
+/// Default of `games[].save_backups_kept`.
+pub const DEFAULT_SAVE_BACKUPS_KEPT: u32 = 10;
+/// Most backups of one player's save kept per game: each is a copy of the save on disk.
+pub const MAX_SAVE_BACKUPS_KEPT: u32 = 1000;
 
 /// Default of `games[].detach_grace_seconds`: five minutes to come back after a dropped
 /// connection.
@@ -757,9 +768,16 @@ struct RawGame {
     concurrent_per_account: bool,
     #[serde(default = "default_detach_grace")]
     detach_grace_seconds: u64,
+    #[serde(default)]
+    save_file: Option<String>,
+    #[serde(default = "default_save_backups_kept")]
+    save_backups_kept: u32,
 }
 fn default_detach_grace() -> u64 {
     DEFAULT_DETACH_GRACE_SECONDS
+}
+fn default_save_backups_kept() -> u32 {
+    DEFAULT_SAVE_BACKUPS_KEPT
 }
 
 #[derive(Deserialize)]
@@ -1225,6 +1243,19 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
                 "needs rc_file (where to write it)",
             ));
         }
+        if let Some(pattern) = &g.save_file {
+            crate::game::saves::check_pattern(pattern, g.user_dir.as_deref())
+                .map_err(|why| key_error(at("save_file"), format!("{pattern:?} {why}")))?;
+        }
+        if !(1..=MAX_SAVE_BACKUPS_KEPT).contains(&g.save_backups_kept) {
+            return Err(key_error(
+                at("save_backups_kept"),
+                format!(
+                    "{} is outside 1-{MAX_SAVE_BACKUPS_KEPT}",
+                    g.save_backups_kept
+                ),
+            ));
+        }
         games.push(GameConfig {
             id: g.id,
             name: g.name,
@@ -1238,6 +1269,8 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
             rc_template: g.rc_template,
             concurrent_per_account: g.concurrent_per_account,
             detach_grace_seconds: g.detach_grace_seconds,
+            save_file: g.save_file,
+            save_backups_kept: g.save_backups_kept,
         });
     }
     Ok(games)

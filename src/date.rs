@@ -1,11 +1,21 @@
 //! Calendar dates without a date crate: the lobby banner's `$DATE` and the account listing
-//! need only `YYYY-MM-DD` in UTC.
+//! need only `YYYY-MM-DD` in UTC, the save backups a time of day as well.
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp in seconds.
 pub fn utc_date(unix_secs: u64) -> String {
     let days = i64::try_from(unix_secs / 86_400).unwrap_or(0);
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix timestamp in seconds.
+pub fn utc_date_time(unix_secs: u64) -> String {
+    let (h, m, s) = (
+        unix_secs % 86_400 / 3600,
+        unix_secs % 3600 / 60,
+        unix_secs % 60,
+    );
+    format!("{} {h:02}:{m:02}:{s:02}", utc_date(unix_secs))
 }
 
 /// Today's `YYYY-MM-DD` (UTC).
@@ -47,6 +57,13 @@ mod tests {
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_700_000_000), "2023-11-14");
         assert_eq!(utc_date(4_107_542_400), "2100-03-01");
+    }
+
+    #[test]
+    fn timestamps_become_utc_times_of_day() {
+        assert_eq!(utc_date_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_date_time(86_399), "1970-01-01 23:59:59");
+        assert_eq!(utc_date_time(1_700_000_000), "2023-11-14 22:13:20");
     }
 
     #[test]

@@ -16,13 +16,14 @@
 //! - `reactor`: the only I/O code: a hand-rolled io_uring reactor, one ring and one thread per
 //!   core, cross-core queues with ring-to-ring wake-ups, the control core's loop and HTTP.
 //! - `auth`: the LMDB account store, argon2id passwords, authorised keys.
-//! - `usercli`: `dungeongate user …`, the operator's account commands.
+//! - `usercli`: `dungeongate user …`, the operator's account commands (and save backups).
 //! - `date`: `YYYY-MM-DD` in UTC for the banner and the account listing.
 //! - `proxy`: the PROXY protocol v2 header a load balancer puts before the client's bytes.
 //! - `pty`: PTYs and game processes (setsid, controlling terminal, pidfd, rlimits, run_as).
 //! - `limits`: per-source counts and penalties, CIDR lists, MaxStartups, login throttling.
 //! - `lobby`: the menus as a pure state machine: input bytes → screen bytes + actions.
-//! - `game`: a configured game turned into a process spec; per-user files without links.
+//! - `game`: a configured game turned into a process spec; per-user files without links;
+//!   backups of players' saves taken before each start.
 //! - `datadir`: the data directory, the host key.
 //! - `metrics`: per-core lock-free counters, the Prometheus collector, HTTP /metrics and /health.
 //! - `minigame`: a small built-in game, so a fresh machine has something to play.

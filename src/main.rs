@@ -95,6 +95,9 @@ fn main() -> ExitCode {
             }
             other => other,
         },
+        Command::User {
+            cmd: usercli::UserCommand::Saves(args),
+        } => usercli::saves::run(args, &config),
         Command::User { cmd } => {
             let params = dungeongate::auth::PasswordParams {
                 memory_kib: config.password.memory_kib,

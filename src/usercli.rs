@@ -4,6 +4,8 @@
 //! Passwords are read from standard input when it is not a terminal (first line, for
 //! scripts), otherwise prompted for twice without echo.
 
+pub mod saves;
+
 use std::io::{BufRead as _, IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 
@@ -65,6 +67,9 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: KeyCommand,
     },
+    /// List the backups of an account's game saves, newest first, or restore one
+    /// (--restore GAME BACKUP; the player must not be playing).
+    Saves(saves::SavesArgs),
 }
 
 /// `dungeongate user key <command>`.
@@ -170,6 +175,8 @@ fn execute(
             writeln!(out, "user '{}' is unlocked", a.name)?;
         }
         UserCommand::Key { cmd } => run_key(cmd, store, out)?,
+        // It needs the configuration (data directory, save paths): `saves::run`.
+        UserCommand::Saves(_) => bail!("`user saves` is run with the configuration"),
     }
     Ok(())
 }

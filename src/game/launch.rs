@@ -1,6 +1,7 @@
 //! Turn a configured game into a concrete process spec for one player: placeholders
-//! (`%u` user, `%d` user dir, `%r` rc file, `%D` data dir), per-user directory and rc file,
-//! the environment (nothing of the server's own leaks in), and the built-in games.
+//! (`%u` user, `%uid` the numeric uid the game runs as, `%d` user dir, `%r` rc file, `%D` data
+//! dir), per-user directory and rc file, the environment (nothing of the server's own leaks
+//! in), and the built-in games.
 
 use super::userfiles::{self, UserFileError};
 use crate::config::{Config, GameCommand, GameConfig};
@@ -27,8 +28,28 @@ pub fn is_available(game: &GameConfig) -> bool {
     }
 }
 
-/// Expand placeholders in `template`.
-fn expand(template: &str, user: &str, user_dir: &str, rc_file: &str, data_dir: &str) -> String {
+/// The values placeholders stand for, for one player's start of one game.
+pub(super) struct Vars<'a> {
+    /// `%u`: the player's name.
+    pub user: &'a str,
+    /// `%uid`: the numeric uid the game runs as (NetHack names its saves `<uid><name>`).
+    pub uid: u32,
+    /// `%d`: the player's directory (empty when the game has none).
+    pub user_dir: &'a str,
+    /// `%r`: the player's rc file (empty when the game has none).
+    pub rc_file: &'a str,
+    /// `%D`: the data directory, absolute.
+    pub data_dir: &'a str,
+}
+
+/// The uid a game runs as: `run_as`, or the server's own when it runs games as itself.
+pub(super) fn game_uid(run_as: Option<&RunAs>) -> u32 {
+    run_as.map_or_else(|| nix::unistd::geteuid().as_raw(), |r| r.uid)
+}
+
+/// Expand placeholders in `template`. `%uid` is read before `%u`: `%uid%u` is NetHack's
+/// save name, a uid followed by the player's name.
+pub(super) fn expand(template: &str, v: &Vars<'_>) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut chars = template.chars();
     while let Some(c) = chars.next() {
@@ -36,11 +57,16 @@ fn expand(template: &str, user: &str, user_dir: &str, rc_file: &str, data_dir: &
             out.push(c);
             continue;
         }
+        if let Some(rest) = chars.as_str().strip_prefix("uid") {
+            out.push_str(&v.uid.to_string());
+            chars = rest.chars();
+            continue;
+        }
         match chars.next() {
-            Some('u') => out.push_str(user),
-            Some('d') => out.push_str(user_dir),
-            Some('r') => out.push_str(rc_file),
-            Some('D') => out.push_str(data_dir),
+            Some('u') => out.push_str(v.user),
+            Some('d') => out.push_str(v.user_dir),
+            Some('r') => out.push_str(v.rc_file),
+            Some('D') => out.push_str(v.data_dir),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');
@@ -63,23 +89,26 @@ pub fn prepare(
 ) -> io::Result<SpawnSpec> {
     let data_dir = absolute(&config.data_dir)?;
     let data_dir_s = data_dir.to_string_lossy().into_owned();
-    let user_dir = game
-        .user_dir
-        .as_deref()
-        .map(|t| expand(t, user, "", "", &data_dir_s));
+    let mut vars = Vars {
+        user,
+        uid: game_uid(run_as),
+        user_dir: "",
+        rc_file: "",
+        data_dir: &data_dir_s,
+    };
+    let user_dir = game.user_dir.as_deref().map(|t| expand(t, &vars));
     if let Some(dir) = &user_dir {
         userfiles::ensure_user_dir(Path::new(dir), run_as).map_err(refused)?;
     }
     let user_dir_s = user_dir.clone().unwrap_or_default();
-    let rc_file = game
-        .rc_file
-        .as_deref()
-        .map(|t| expand(t, user, &user_dir_s, "", &data_dir_s));
+    vars.user_dir = &user_dir_s;
+    let rc_file = game.rc_file.as_deref().map(|t| expand(t, &vars));
     if let (Some(rc), Some(template)) = (&rc_file, &game.rc_template) {
         userfiles::create_rc_file(Path::new(rc), template, run_as).map_err(refused)?;
     }
     let rc_s = rc_file.unwrap_or_default();
-    let x = |t: &str| expand(t, user, &user_dir_s, &rc_s, &data_dir_s);
+    vars.rc_file = &rc_s;
+    let x = |t: &str| expand(t, &vars);
 
     let (program, mut args): (PathBuf, Vec<OsString>) = match &game.command {
         GameCommand::Program(p) => (p.clone(), Vec::new()),
@@ -153,16 +182,21 @@ mod tests {
 
     #[test]
     fn placeholders_expand_and_unknown_ones_stay() {
+        let vars = Vars {
+            user: "alice",
+            uid: 5,
+            user_dir: "/u",
+            rc_file: "/u/rc",
+            data_dir: "/data",
+        };
         assert_eq!(
-            expand(
-                "-u %u -d %d -r %r -D %D %% %x %",
-                "alice",
-                "/u",
-                "/u/rc",
-                "/data"
-            ),
+            expand("-u %u -d %d -r %r -D %D %% %x %", &vars),
             "-u alice -d /u -r /u/rc -D /data % %x %"
         );
+        // `%uid` is the uid, before `%u` is the name: NetHack's save name, and at the end.
+        assert_eq!(expand("save/%uid%u.gz", &vars), "save/5alice.gz");
+        assert_eq!(expand("%ui %u%uid", &vars), "alicei alice5");
+        assert_eq!(expand("%%uid", &vars), "%uid");
     }
 
     #[test]

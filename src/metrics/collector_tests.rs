@@ -141,6 +141,7 @@ fn game_series_carry_the_configured_ids() {
     c1.game_spawned(cat, false);
     c1.game_ended(cat, EndReason::Crashed);
     c0.game_save(cat, SaveOp::Save, true);
+    c1.game_save(cat, SaveOp::Backup, false);
     let s = scrape(&r);
     assert_eq!(
         v(&s, "game_sessions_started_total", &[("game_id", "cat")]),
@@ -179,6 +180,18 @@ fn game_series_carry_the_configured_ids() {
                 ("game_id", "cat"),
                 ("operation", "save"),
                 ("status", "success")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            &s,
+            "game_saves_total",
+            &[
+                ("game_id", "cat"),
+                ("operation", "backup"),
+                ("status", "failure")
             ]
         ),
         1.0

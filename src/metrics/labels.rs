@@ -118,6 +118,9 @@ label_enum! {
         Save => "save",
         /// A game started from an existing save file.
         Restore => "restore",
+        /// The player's save was copied to the server's backups before a start
+        /// (`crate::game::saves`); `status="failure"` when it could not be.
+        Backup => "backup",
     }
 }
 

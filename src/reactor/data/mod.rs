@@ -14,7 +14,7 @@ use super::shared::Shared;
 use super::socket::{self, Phase, SendBuffers, Socket, CLOSE_LINGER_MS, SEND_CHUNK};
 use super::timers::{Millis, TimerOwner, Timers};
 use crate::control::{Notice, Reply, Request};
-use crate::metrics::{CoreMetrics, Direction, PtyOp, RejectReason};
+use crate::metrics::{CoreMetrics, Direction, PtyOp, RejectReason, SaveOp};
 use crate::pty::PtyChild;
 use crate::session::{Effect, GameKey, Session, SessionEnv, SpawnError, Token};
 use slab::Slab;
@@ -79,6 +79,9 @@ pub struct SpawnDone {
     game_id: String,
     user: String,
     claimed: bool,
+    /// The save backup taken before the start: `Some(ok)` to count in
+    /// `game_saves_total{operation="backup"}`, `None` when there was nothing to copy.
+    backup: Option<bool>,
     result: Result<PtyChild, SpawnError>,
 }
 

@@ -293,10 +293,17 @@ impl DataCore {
             let post = self.spawn_post.clone();
             let (gid, u) = (game_id.clone(), user.clone());
             let job = move || {
+                let mut backup = None;
                 let result = match config.game(&gid) {
                     None => Err(format!("no game {gid}")),
                     // File-system preparation and clone/exec can block: off the reactor.
                     Some(game) => {
+                        backup = crate::game::saves::backup_before_start(
+                            &config,
+                            game,
+                            &u,
+                            run_as.as_ref(),
+                        );
                         crate::game::prepare(&config, game, &u, &terminal, run_as.as_ref())
                             .map_err(|e| e.to_string())
                             .and_then(|spec| crate::pty::spawn(&spec).map_err(|e| e.to_string()))
@@ -310,6 +317,7 @@ impl DataCore {
                     game_id: gid,
                     user: u,
                     claimed,
+                    backup,
                     result,
                 });
             };
@@ -330,6 +338,7 @@ impl DataCore {
                 game_id,
                 user,
                 claimed,
+                backup: None,
                 result: Err(SpawnError::NoRoom(text.into())),
             });
         }
@@ -338,6 +347,10 @@ impl DataCore {
     pub(super) fn spawned(&mut self, done: SpawnDone) {
         let now = now_ms();
         let game_idx = self.metrics.game_index(&done.game_id);
+        if let Some(ok) = done.backup {
+            // Counted here: the pool thread that took it may not write this core's counters.
+            self.metrics.game_save(game_idx, SaveOp::Backup, ok);
+        }
         self.metrics.game_spawned(game_idx, done.result.is_ok());
         let alive = self.conn(done.conn).is_some();
         let taken = done.result.and_then(|mut child| match child.take_master() {
