@@ -83,6 +83,8 @@ pub(super) enum Step {
     Revocations,
     /// Listing or changing an account's SSH keys (`keys.rs`).
     Keys { origin: Origin, write: bool },
+    /// Reading or writing a player's options file (`options.rs`).
+    Options { origin: Origin },
 }
 
 /// Who waits for a password verification.
@@ -219,6 +221,17 @@ impl Control {
             Request::RemoveKey { name, fingerprint } => {
                 self.start_keys(origin, name, KeyOp::Remove(fingerprint));
             }
+            Request::ReadOptions {
+                name,
+                game_id,
+                config,
+            } => self.start_options(origin, name, game_id, config, None),
+            Request::WriteOptions {
+                name,
+                game_id,
+                config,
+                text,
+            } => self.start_options(origin, name, game_id, config, Some(text)),
         }
     }
 
@@ -361,6 +374,7 @@ impl Control {
             (Step::Keys { origin, write }, Done::Keys { result, took }) => {
                 self.keys_done(origin, write, result, took);
             }
+            (Step::Options { origin }, Done::Options(done)) => self.options_done(origin, done),
             (Step::Revocations, Done::Refused) => self.revocations.retry(now),
             (step, Done::Refused) => {
                 if let Some(origin) = step.origin() {
@@ -662,7 +676,8 @@ impl Step {
             | Step::PasswordHash { origin, .. }
             | Step::PasswordUpdate { origin }
             | Step::EmailUpdate { origin }
-            | Step::Keys { origin, .. } => Some(*origin),
+            | Step::Keys { origin, .. }
+            | Step::Options { origin } => Some(*origin),
             Step::Verify {
                 then: Then::Ssh(origin) | Then::Login(origin),
                 ..

@@ -39,6 +39,7 @@ fn settings() -> ControlSettings {
         grouping: SourceGrouping::default(),
         max_pending: 64,
         revocation_poll_ms: REVOCATION_POLL_MS,
+        games_user: None,
     }
 }
 

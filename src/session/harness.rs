@@ -59,6 +59,8 @@ pub struct FakeControl {
     pub seen: Vec<String>,
     /// The running games the watch menu is told of.
     pub listed: Vec<Listing>,
+    /// Options files: (account, game id, text).
+    pub options: Vec<(String, String, String)>,
 }
 
 impl FakeControl {
@@ -145,6 +147,31 @@ impl FakeControl {
                 self.keys
                     .retain(|(n, b)| n != name || crate::auth::key_fingerprint(b) != *fingerprint);
                 Reply::Keys(Ok(self.key_entries(name)))
+            }
+            Request::ReadOptions { name, game_id, .. } => {
+                let found = self
+                    .options
+                    .iter()
+                    .find(|(n, g, _)| n == name && g == game_id);
+                // As the control core: no file yet reads as the defaults.
+                let template = "OPTIONS=default\n".to_string();
+                Reply::Options(Ok(crate::lobby::OptionsFile {
+                    text: found.map_or_else(|| template.clone(), |(_, _, t)| t.clone()),
+                    template: Some(template),
+                    exists: found.is_some(),
+                }))
+            }
+            Request::WriteOptions {
+                name,
+                game_id,
+                text,
+                ..
+            } => {
+                self.options
+                    .retain(|(n, g, _)| !(n == name && g == game_id));
+                self.options
+                    .push((name.clone(), game_id.clone(), text.clone()));
+                Reply::Done(Ok(()))
             }
         }
     }
@@ -363,6 +390,7 @@ impl Harness {
                 held: Vec::new(),
                 seen: Vec::new(),
                 listed: Vec::new(),
+                options: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),
