@@ -9,7 +9,9 @@
 
 #![no_main]
 
-use dungeongate::lobby::{GameEntry, KeyEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
+use dungeongate::lobby::{
+    GameEntry, KeyEntry, Lobby, LobbyAction, LobbyContext, OptionsFile, UserInfo,
+};
 use dungeongate::watch::{GameList, GameRef, Listing};
 use libfuzzer_sys::fuzz_target;
 
@@ -26,12 +28,14 @@ fn context(players: usize) -> LobbyContext {
                 name: "NetHack".into(),
                 key: 'p',
                 available: true,
+                options: true,
             },
             GameEntry {
                 id: "gone".into(),
                 name: "Unavailable".into(),
                 key: 'g',
                 available: false,
+                options: players % 2 == 0,
             },
         ],
         players,
@@ -150,6 +154,14 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
             | LobbyAction::RemoveKey { .. }
             | LobbyAction::BindOfferedKey,
         ) => lobby.handle_keys_result(if ok { Ok(keys(7)) } else { Err("busy".into()) }),
+        Some(LobbyAction::ReadOptions { .. }) => lobby.handle_options_read(if ok {
+            Ok(options_file())
+        } else {
+            Err("no such file".into())
+        }),
+        Some(LobbyAction::WriteOptions { .. }) => {
+            lobby.handle_options_saved(if ok { Ok(()) } else { Err("disk full".into()) })
+        }
         Some(
             LobbyAction::Quit
             | LobbyAction::ListGames
@@ -158,6 +170,19 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
             | LobbyAction::ListMyGames,
         )
         | None => {}
+    }
+}
+
+/// An options file with hostile bytes: escapes, C1 controls, bidi overrides, wide and
+/// combining characters, a long line.
+fn options_file() -> OptionsFile {
+    OptionsFile {
+        text: format!(
+            "OPTIONS=color\n\x1b]52;c;eA==\x07\u{9b}2J\u{202e}x\u{4e00}e\u{301}\t\r\n{}\n",
+            "y".repeat(3000)
+        ),
+        template: Some("OPTIONS=default\n".into()),
+        exists: true,
     }
 }
 

@@ -90,6 +90,8 @@ pub(super) enum Step {
     Revocations,
     /// Listing or changing an account's SSH keys (`keys.rs`).
     Keys { origin: Origin, write: bool },
+    /// Reading or writing a player's options file (`options.rs`).
+    Options { origin: Origin },
 }
 
 /// Who waits for a password verification.
@@ -236,6 +238,17 @@ impl Control {
             Request::RemoveKey { name, fingerprint } => {
                 self.start_keys(origin, name, KeyOp::Remove(fingerprint));
             }
+            Request::ReadOptions {
+                name,
+                game_id,
+                config,
+            } => self.start_options(origin, name, game_id, config, None),
+            Request::WriteOptions {
+                name,
+                game_id,
+                config,
+                text,
+            } => self.start_options(origin, name, game_id, config, Some(text)),
         }
     }
 
@@ -387,6 +400,7 @@ impl Control {
                 },
                 done,
             ) => self.admin_locked(origin, name, locked, reason, done),
+            (Step::Options { origin }, Done::Options(done)) => self.options_done(origin, done),
             (Step::Revocations, Done::Refused) => self.revocations.retry(now),
             (step, Done::Refused) => {
                 if let Some(origin) = step.origin() {
@@ -689,7 +703,8 @@ impl Step {
             | Step::PasswordUpdate { origin }
             | Step::EmailUpdate { origin }
             | Step::Keys { origin, .. }
-            | Step::AdminLock { origin, .. } => Some(*origin),
+            | Step::AdminLock { origin, .. }
+            | Step::Options { origin } => Some(*origin),
             Step::Verify {
                 then: Then::Ssh(origin) | Then::Login(origin),
                 ..

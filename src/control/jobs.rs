@@ -1,4 +1,5 @@
-//! The blocking half of the control core: every LMDB transaction and every argon2 run, packed
+//! The blocking half of the control core: every LMDB transaction, every argon2 run and the
+//! options editor's file work, packed
 //! as a [`Job`] the reactor hands to its thread pool and a [`JobDone`] it hands back.
 //!
 //! A job carries everything it needs (a `Store` handle, the hasher, the password) so it runs
@@ -65,6 +66,8 @@ pub(super) enum Work {
         name: String,
         op: KeyOp,
     },
+    /// Read or write a player's options file (file system work, not the store's).
+    Options(Box<super::options::OptionsJob>),
 }
 
 /// What a [`Work::Keys`] does.
@@ -121,6 +124,8 @@ pub(super) enum Done {
         result: Result<Vec<AuthorizedKey>, super::keys::KeysRefused>,
         took: Duration,
     },
+    /// An options file read or written.
+    Options(super::options::OptionsDone),
     /// The job never ran ([`Job::refused`]).
     Refused,
 }
@@ -186,6 +191,7 @@ impl Job {
                 result: super::keys::run(&store, &name, op),
                 took: started.elapsed(),
             },
+            Work::Options(job) => Done::Options(job.run()),
         };
         JobDone {
             op: self.op,
@@ -219,6 +225,7 @@ impl Job {
             Work::Update { .. } => "update",
             Work::Revocations { .. } => "revocations",
             Work::Keys { .. } => "keys",
+            Work::Options(_) => "options",
         }
     }
 }

@@ -2,9 +2,11 @@
 //! reactor's mesh queues), so everything is owned.
 
 use crate::admin::{SessionId, SessionInfo};
-use crate::lobby::{KeyEntry, UserInfo};
+use crate::config::Config;
+use crate::lobby::{KeyEntry, OptionsFile, UserInfo};
 use crate::watch::{GameList, GameRef, Listing};
 use std::net::IpAddr;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// What a session can ask.
@@ -117,6 +119,22 @@ pub enum Request {
         name: String,
         fingerprint: String,
     },
+    /// The options (rc) file of game `game_id` of `name`, the account the asking lobby is
+    /// logged in as (the session fills both in from its login and its configuration; nothing
+    /// typed names a user or a path). Answer: [`Reply::Options`].
+    ReadOptions {
+        name: String,
+        game_id: String,
+        /// The configuration the lobby's menu came from: where the file is.
+        config: Arc<Config>,
+    },
+    /// Replace that file with `text`. Answer: [`Reply::Done`].
+    WriteOptions {
+        name: String,
+        game_id: String,
+        config: Arc<Config>,
+        text: String,
+    },
 }
 
 /// A key to add to an account.
@@ -166,6 +184,8 @@ pub enum Reply {
     Sessions(Vec<SessionInfo>),
     /// An account's SSH keys after the request, or why the request failed.
     Keys(Result<Vec<KeyEntry>, String>),
+    /// An options file for the editor, or why it cannot be edited.
+    Options(Result<OptionsFile, String>),
     /// The control core could not answer (shutting down, or its queue was full).
     Unavailable,
 }
@@ -205,6 +225,8 @@ impl std::fmt::Debug for Request {
             Request::ListKeys { name } => ("ListKeys", name),
             Request::AddKey { name, .. } => ("AddKey", name),
             Request::RemoveKey { name, .. } => ("RemoveKey", name),
+            Request::ReadOptions { name, .. } => ("ReadOptions", name),
+            Request::WriteOptions { name, .. } => ("WriteOptions", name),
             Request::ListGames => return f.write_str("ListGames"),
             Request::GameStatus { game, .. } => return write!(f, "GameStatus({game:?})"),
             Request::GameUnlisted(game) => return write!(f, "GameUnlisted({game:?})"),

@@ -23,6 +23,8 @@
 //! - `revocations`: the once-a-second look for accounts locked or deleted (by the CLI, say)
 //!   whose sessions must end.
 //! - `keys`: listing, adding and removing an account's SSH keys (the lobby's `k` screen).
+//! - `options`: reading and writing a player's options file (the lobby's `o` editor), file
+//!   work that runs as a job like the store's.
 
 mod accounts;
 mod admin;
@@ -30,6 +32,7 @@ mod directory;
 mod jobs;
 mod keys;
 pub mod messages;
+mod options;
 mod revocations;
 
 pub use jobs::{Job, JobDone};
@@ -76,6 +79,10 @@ pub struct ControlSettings {
     pub cores: usize,
     /// How often to look for revoked accounts ([`REVOCATION_POLL_MS`]).
     pub revocation_poll_ms: Millis,
+    /// Who the files the options editor writes belong to: the games user when the server is
+    /// root (looked up at start, so not from the configuration alone), `None` for the
+    /// server's own user.
+    pub games_user: Option<crate::pty::RunAs>,
 }
 
 impl ControlSettings {
@@ -92,6 +99,7 @@ impl ControlSettings {
             max_pending: limits.max_connections.saturating_mul(2).max(16),
             cores: config.cores,
             revocation_poll_ms: REVOCATION_POLL_MS,
+            games_user: None,
         }
     }
 }

@@ -40,6 +40,7 @@ fn settings() -> ControlSettings {
         max_pending: 64,
         cores: 2,
         revocation_poll_ms: REVOCATION_POLL_MS,
+        games_user: None,
     }
 }
 

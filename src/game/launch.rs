@@ -78,6 +78,42 @@ pub(super) fn expand(template: &str, v: &Vars<'_>) -> String {
     out
 }
 
+/// Where one player's files of a game are, placeholders expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPaths {
+    /// The data directory, absolute (`%D`).
+    pub data_dir: String,
+    /// The per-user directory (`user_dir`, `%d`), if the game has one.
+    pub user_dir: Option<String>,
+    /// The rc file (`rc_file`, `%r`), if the game has one.
+    pub rc_file: Option<String>,
+}
+
+/// Where `user`'s files of `game` are: what a game start makes and the options editor edits.
+pub fn user_paths(
+    config: &Config,
+    game: &GameConfig,
+    user: &str,
+    run_as: Option<&RunAs>,
+) -> io::Result<UserPaths> {
+    let data_dir = absolute(&config.data_dir)?.to_string_lossy().into_owned();
+    let mut vars = Vars {
+        user,
+        uid: game_uid(run_as),
+        user_dir: "",
+        rc_file: "",
+        data_dir: &data_dir,
+    };
+    let user_dir = game.user_dir.as_deref().map(|t| expand(t, &vars));
+    vars.user_dir = user_dir.as_deref().unwrap_or_default();
+    let rc_file = game.rc_file.as_deref().map(|t| expand(t, &vars));
+    Ok(UserPaths {
+        data_dir,
+        user_dir,
+        rc_file,
+    })
+}
+
 /// Build the spec for `user` playing `game`, creating the per-user directory and rc file.
 /// Blocking (file system): call it off the reactor.
 pub fn prepare(
@@ -87,8 +123,11 @@ pub fn prepare(
     terminal: &TerminalInfo,
     run_as: Option<&RunAs>,
 ) -> io::Result<SpawnSpec> {
-    let data_dir = absolute(&config.data_dir)?;
-    let data_dir_s = data_dir.to_string_lossy().into_owned();
+    let UserPaths {
+        data_dir: data_dir_s,
+        user_dir,
+        rc_file,
+    } = user_paths(config, game, user, run_as)?;
     let mut vars = Vars {
         user,
         uid: game_uid(run_as),
@@ -96,13 +135,11 @@ pub fn prepare(
         rc_file: "",
         data_dir: &data_dir_s,
     };
-    let user_dir = game.user_dir.as_deref().map(|t| expand(t, &vars));
     if let Some(dir) = &user_dir {
         userfiles::ensure_user_dir(Path::new(dir), run_as).map_err(refused)?;
     }
     let user_dir_s = user_dir.clone().unwrap_or_default();
     vars.user_dir = &user_dir_s;
-    let rc_file = game.rc_file.as_deref().map(|t| expand(t, &vars));
     if let (Some(rc), Some(template)) = (&rc_file, &game.rc_template) {
         userfiles::create_rc_file(Path::new(rc), template, run_as).map_err(refused)?;
     }

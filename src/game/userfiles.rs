@@ -30,9 +30,9 @@ use thiserror::Error;
 const USER_DIR_MODE: u32 = 0o700;
 /// Mode of directories made on the way to a per-user one (`users/` under the data dir): the
 /// games user must pass through them, and nothing more.
-const PATH_DIR_MODE: u32 = 0o711;
+pub(super) const PATH_DIR_MODE: u32 = 0o711;
 /// Mode of a new rc file.
-const RC_FILE_MODE: u32 = 0o600;
+pub(super) const RC_FILE_MODE: u32 = 0o600;
 /// Symbolic links followed in one walk, as the kernel's own limit.
 const MAX_LINKS: usize = 40;
 
@@ -47,7 +47,7 @@ pub enum UserFileError {
 }
 
 impl UserFileError {
-    fn io(path: &Path, source: Errno) -> Self {
+    pub(super) fn io(path: &Path, source: Errno) -> Self {
         UserFileError::Io {
             path: path.to_owned(),
             source,
@@ -148,14 +148,16 @@ pub fn create_rc_file(
     Ok(RcFile::Created)
 }
 
-fn ids(owner: Option<&RunAs>) -> (Uid, Gid) {
+/// The owner of what is made for a player: the games user, or (not root) ourselves.
+pub(super) fn ids(owner: Option<&RunAs>) -> (Uid, Gid) {
     match owner {
         Some(r) => (Uid::from_raw(r.uid), Gid::from_raw(r.gid)),
         None => (Uid::effective(), Gid::effective()),
     }
 }
 
-fn final_name(path: &Path) -> Result<&OsStr, UserFileError> {
+/// The last component of `path`, which must be a plain name.
+pub(super) fn final_name(path: &Path) -> Result<&OsStr, UserFileError> {
     match path.components().next_back() {
         Some(Component::Normal(n)) => Ok(n),
         _ => Err(UserFileError::Unsafe {
@@ -280,11 +282,11 @@ fn trusted_dir(st: &FileStat) -> bool {
     owner_ok && st.st_mode & 0o022 == 0
 }
 
-fn is_kind(st: &FileStat, kind: SFlag) -> bool {
+pub(super) fn is_kind(st: &FileStat, kind: SFlag) -> bool {
     st.st_mode & SFlag::S_IFMT.bits() == kind.bits()
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
+pub(super) fn io_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
 }
 

@@ -85,7 +85,7 @@ impl Form {
             Key::ClearLine => self.editor.clear(),
             Key::Interrupt | Key::Escape => return FormStep::Cancel,
             Key::Eof if self.editor.is_empty() => return FormStep::Cancel,
-            Key::Eof => false,
+            Key::Eof | Key::Move(_) => false,
             Key::Enter => return self.enter(),
         };
         if edited && !secret {

@@ -2,8 +2,10 @@
 //!
 //! Control functions follow ECMA-48: CSI sequences (§5.4, `ESC [` params final 0x40–0x7E, as
 //! sent for arrow and function keys), SS3 (`ESC O` x, application cursor keys) and the string
-//! controls OSC/DCS/SOS/PM/APC (ended by BEL or ST) are consumed and ignored. Enter is
-//! normalised from CR, LF, CR LF and CR NUL (RFC 854's telnet NVT habit that some clients keep).
+//! controls OSC/DCS/SOS/PM/APC (ended by BEL or ST) are consumed. The cursor keys up and
+//! down, Page Up/Down, Home and End (xterm's and the VT220's encodings) become [`Key::Move`];
+//! every other sequence is ignored. Enter is normalised from CR, LF, CR LF and CR NUL
+//! (RFC 854's telnet NVT habit that some clients keep).
 //! UTF-8 is assembled across calls; invalid UTF-8 is dropped. The decoder takes one byte at a
 //! time and keeps its state between calls, so input split at any point decodes the same.
 //!
@@ -27,6 +29,19 @@ pub(crate) enum Key {
     Escape,
     /// Ctrl-D.
     Eof,
+    /// A cursor or paging key (screens without a list ignore it).
+    Move(Move),
+}
+
+/// The navigation keys the decoder recognises.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Move {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
 }
 
 /// Up to two keys produced by one byte (a pending Escape resolved by the byte, then the byte).
@@ -97,7 +112,12 @@ impl KeyDecoder {
         match self.state {
             State::Ground => self.ground(byte, keys),
             State::Escape => match byte {
-                b'[' => self.state = State::Csi { len: 0 },
+                b'[' => {
+                    self.state = State::Csi {
+                        len: 0,
+                        param: Param::First(0),
+                    }
+                }
                 b'O' => self.state = State::Ss3,
                 b']' | b'P' | b'X' | b'^' | b'_' => self.state = State::Str { len: 0 },
                 ESC => keys.push(Key::Escape),
@@ -107,9 +127,19 @@ impl KeyDecoder {
                     self.ground(byte, keys);
                 }
             },
-            State::Csi { len } => match byte {
-                0x40..=0x7e => self.state = State::Ground,
-                0x20..=0x3f if len < MAX_SEQUENCE => self.state = State::Csi { len: len + 1 },
+            State::Csi { len, param } => match byte {
+                0x40..=0x7e => {
+                    self.state = State::Ground;
+                    if let Some(m) = csi_move(param, byte) {
+                        keys.push(Key::Move(m));
+                    }
+                }
+                0x20..=0x3f if len < MAX_SEQUENCE => {
+                    self.state = State::Csi {
+                        len: len + 1,
+                        param: next_param(param, byte),
+                    }
+                }
                 0x20..=0x3f => self.state = State::Ground,
                 ESC => self.state = State::Escape,
                 _ => {
@@ -119,7 +149,12 @@ impl KeyDecoder {
             },
             State::Ss3 => match byte {
                 ESC => self.state = State::Escape,
-                0x20..=0x7e => self.state = State::Ground,
+                0x20..=0x7e => {
+                    self.state = State::Ground;
+                    if let Some(m) = ss3_move(byte) {
+                        keys.push(Key::Move(m));
+                    }
+                }
                 _ => {
                     self.state = State::Ground;
                     self.ground(byte, keys);
@@ -210,6 +245,62 @@ impl KeyDecoder {
     }
 }
 
+/// The key a CSI sequence stands for: `CSI A`/`B` (up/down, with or without modifiers),
+/// `CSI H`/`F` (home/end), `CSI 5~`/`6~` (page up/down), `CSI 1~`/`7~` and `CSI 4~`/`8~`
+/// (home/end on VT220-style and rxvt keyboards).
+fn csi_move(param: Param, fin: u8) -> Option<Move> {
+    let value = match param {
+        Param::First(v) | Param::Ended(v) => v,
+        Param::Other => return None,
+    };
+    match (fin, value) {
+        (b'A', _) => Some(Move::Up),
+        (b'B', _) => Some(Move::Down),
+        (b'H', _) => Some(Move::Home),
+        (b'F', _) => Some(Move::End),
+        (b'~', 5) => Some(Move::PageUp),
+        (b'~', 6) => Some(Move::PageDown),
+        (b'~', 1 | 7) => Some(Move::Home),
+        (b'~', 4 | 8) => Some(Move::End),
+        _ => None,
+    }
+}
+
+/// The key an SS3 sequence stands for (application cursor mode).
+fn ss3_move(fin: u8) -> Option<Move> {
+    match fin {
+        b'A' => Some(Move::Up),
+        b'B' => Some(Move::Down),
+        b'H' => Some(Move::Home),
+        b'F' => Some(Move::End),
+        _ => None,
+    }
+}
+
+/// The first parameter of a CSI sequence, as far as it has been read (the rest only carry
+/// modifiers, which do not change which key it is).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Param {
+    /// Digits of the first parameter so far (0 when there are none yet).
+    First(u16),
+    /// The first parameter ended at a `;`.
+    Ended(u16),
+    /// A private marker or an intermediate byte: no key of ours.
+    Other,
+}
+
+/// The first parameter after one more parameter or intermediate byte.
+fn next_param(param: Param, byte: u8) -> Param {
+    match (param, byte) {
+        (Param::First(v), b'0'..=b'9') => {
+            Param::First(v.saturating_mul(10).saturating_add(u16::from(byte - b'0')))
+        }
+        (Param::First(v), b';') => Param::Ended(v),
+        (Param::Ended(v), b'0'..=b'9' | b';') => Param::Ended(v),
+        _ => Param::Other,
+    }
+}
+
 /// The escape character.
 const ESC: u8 = 0x1b;
 /// The bell character, which ends an OSC string in xterm's dialect.
@@ -227,8 +318,9 @@ enum State {
     Ground,
     /// Just saw ESC.
     Escape,
-    /// Inside `ESC [`; `len` counts parameter/intermediate bytes so far.
-    Csi { len: u8 },
+    /// Inside `ESC [`; `len` counts parameter/intermediate bytes so far, `param` is what
+    /// they say of the key.
+    Csi { len: u8, param: Param },
     /// Inside `ESC O`, waiting for its one final byte.
     Ss3,
     /// Inside a string control; `len` counts its bytes so far.
@@ -266,9 +358,37 @@ mod tests {
     }
 
     #[test]
-    fn arrow_and_function_keys_produce_nothing() {
-        let input = b"\x1b[A\x1b[B\x1bOC\x1b[1;5D\x1b[15~\x1b[200~x\x1b[201~";
+    fn left_right_function_keys_and_paste_brackets_produce_nothing() {
+        let input = b"\x1bOC\x1b[1;5D\x1b[C\x1b[15~\x1b[200~x\x1b[201~\x1b[?1;2A\x1b[>0;1B";
         assert_eq!(decode(input), vec![Key::Char('x')]);
+    }
+
+    #[test]
+    fn cursor_and_paging_keys_are_moves_in_every_encoding() {
+        use Move::*;
+        let cases: [(&[u8], Move); 14] = [
+            (b"\x1b[A", Up),
+            (b"\x1bOA", Up),
+            (b"\x1b[1;5A", Up),
+            (b"\x1b[B", Down),
+            (b"\x1bOB", Down),
+            (b"\x1b[5~", PageUp),
+            (b"\x1b[6~", PageDown),
+            (b"\x1b[H", Home),
+            (b"\x1bOH", Home),
+            (b"\x1b[1~", Home),
+            (b"\x1b[7~", Home),
+            (b"\x1b[F", End),
+            (b"\x1b[4~", End),
+            (b"\x1b[8~", End),
+        ];
+        for (input, want) in cases {
+            assert_eq!(decode(input), vec![Key::Move(want)], "{input:?}");
+        }
+        // Split anywhere, it is the same key.
+        let mut d = KeyDecoder::default();
+        let keys: Vec<Key> = b"\x1b[6~".iter().flat_map(|&b| d.push(b)).collect();
+        assert_eq!(keys, vec![Key::Move(PageDown)]);
     }
 
     #[test]

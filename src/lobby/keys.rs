@@ -173,7 +173,7 @@ impl KeysMenu {
                     let _ = editor.insert(c);
                     KeysStep::Unchanged
                 }
-                Key::Backspace | Key::ClearLine | Key::Eof => KeysStep::Unchanged,
+                Key::Backspace | Key::ClearLine | Key::Eof | Key::Move(_) => KeysStep::Unchanged,
             },
             Prompt::ConfirmRemove(index) => {
                 let index = *index;
@@ -386,7 +386,7 @@ impl KeysMenu {
             }
             Key::Escape | Key::Interrupt => self.cancel_prompt(),
             Key::Eof if editor.is_empty() => self.cancel_prompt(),
-            Key::Eof => KeysStep::Unchanged,
+            Key::Eof | Key::Move(_) => KeysStep::Unchanged,
             Key::Enter => self.submit_line(),
         }
     }

@@ -85,6 +85,11 @@ impl LineEditor {
         &self.text
     }
 
+    /// The longest text accepted, in bytes.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     /// True when nothing has been typed.
     pub(crate) fn is_empty(&self) -> bool {
         self.text.is_empty()

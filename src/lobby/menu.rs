@@ -1,6 +1,6 @@
 //! The two lobby menus, dgamelaunch style: the anonymous one (`l` log in, `r` register,
-//! `q` quit) and the logged-in one (one key per game, `c` change password, `e` change e-mail,
-//! `k` SSH keys, `a` admin for admins, `q` quit). This file decides which key means what and draws the
+//! `q` quit) and the logged-in one (one key per game, `o` edit options, `c` change password,
+//! `e` change e-mail, `k` SSH keys, `a` admin for admins, `q` quit). This file decides which key means what and draws the
 //! entries; the [`super::Lobby`] acts on the choice.
 
 use super::screen::{sanitize, Line, Notice, Style, INDENT};
@@ -27,6 +27,8 @@ pub(crate) enum Choice {
     Watch,
     /// `k`: the account's SSH keys.
     Keys,
+    /// `o`: edit a game's options file.
+    Options,
     /// `r` when logged in with a game still running: back to that game.
     Resume,
 }
@@ -104,7 +106,7 @@ pub(crate) fn lines(
                 };
                 out.push(entry(width, 'r', &label, extra));
             }
-            let builtins = 5 + usize::from(u.admin) + usize::from(running.is_some());
+            let builtins = 6 + usize::from(u.admin) + usize::from(running.is_some());
             let room = max_lines.saturating_sub(fixed + builtins);
             let shown = if games.len() > room {
                 room.saturating_sub(1)
@@ -126,6 +128,7 @@ pub(crate) fn lines(
                 out.push(more);
             }
             out.push(entry(width, 'w', "Watch games being played", None));
+            out.push(entry(width, 'o', "Edit game options", None));
             out.push(entry(width, 'c', "Change password", None));
             out.push(entry(width, 'e', "Change e-mail address", None));
             out.push(entry(width, 'k', "Manage SSH keys", None));
@@ -164,6 +167,7 @@ fn choose_exact(
         (Some(_), 'c') => Some(Choice::ChangePassword),
         (Some(_), 'e') => Some(Choice::ChangeEmail),
         (Some(_), 'k') => Some(Choice::Keys),
+        (Some(_), 'o') => Some(Choice::Options),
         (Some(u), 'a') if u.admin => Some(Choice::Admin),
         (Some(_), 'r') if running.is_some() => Some(Choice::Resume),
         (Some(_), _) => games.iter().position(|g| g.key == key).map(Choice::Play),
@@ -194,6 +198,7 @@ mod tests {
             name: format!("Game {key}"),
             key,
             available,
+            options: false,
         }
     }
 
@@ -214,6 +219,11 @@ mod tests {
         assert_eq!(choose('p', None, &games, None), None);
         assert_eq!(choose('c', None, &games, None), None);
         assert_eq!(choose('k', None, &games, None), None, "guests have no keys");
+        assert_eq!(
+            choose('o', None, &games, None),
+            None,
+            "guests have no options"
+        );
     }
 
     #[test]
@@ -237,7 +247,7 @@ mod tests {
 
     #[test]
     fn builtin_keys_win_over_a_game_with_the_same_key() {
-        let games = [game('q', true), game('k', true)];
+        let games = [game('q', true), game('k', true), game('o', true)];
         assert_eq!(
             choose('q', Some(&alice(false)), &games, None),
             Some(Choice::Quit)
@@ -249,6 +259,10 @@ mod tests {
         assert_eq!(
             choose('K', Some(&alice(false)), &games, None),
             Some(Choice::Keys)
+        );
+        assert_eq!(
+            choose('o', Some(&alice(false)), &games, None),
+            Some(Choice::Options)
         );
     }
 

@@ -4,8 +4,8 @@
 //! requests ([`Lobby::poll_action`]) come out; the server answers requests later through the
 //! `handle_*_result` methods. No I/O, no clock, no async. Conventions follow dgamelaunch (see
 //! SPEC §1): an anonymous menu (`l` log in, `r` register, `q` quit) and a logged-in menu (one
-//! key per game, `c` change password, `e` change e-mail, `k` SSH keys, `a` admin for admins,
-//! `q` quit), under an operator banner.
+//! key per game, `o` edit a game's options, `c` change password, `e` change e-mail, `k` SSH
+//! keys, `a` admin for admins, `q` quit), under an operator banner.
 //!
 //! Rules the caller can rely on:
 //! - **Watching** asks nothing that the lobby waits for: `ListGames` (again about once a second
@@ -15,7 +15,8 @@
 //!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
 //!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
 //!   keys pressed while a password is being checked must not land in the next menu. The keys
-//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) says "please wait" on its prompt line instead.
+//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) and the options editor (`ReadOptions`,
+//!   `WriteOptions`) say "please wait" on their prompt line instead.
 //! - **SSH keys** are the logged-in account's own: key actions name no account, the caller
 //!   supplies the one the lobby is logged in as. A guest whose client logged in with a key
 //!   ([`Lobby::set_offered_key`]) is asked after registering whether to bind it
@@ -35,6 +36,7 @@ mod input;
 mod keys;
 mod line_edit;
 mod menu;
+mod options;
 mod screen;
 mod watch;
 
@@ -51,6 +53,8 @@ use self::input::{Key, KeyDecoder};
 pub use self::keys::KeyEntry;
 use self::keys::{KeyOffer, KeysMenu};
 use self::menu::{Choice, RunningGame};
+pub use self::options::OptionsFile;
+use self::options::OptionsScreen;
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
 use self::watch::{WatchMenu, WatchStep};
 use crate::watch::{GameList, GameRef, Listing};
@@ -62,11 +66,14 @@ pub struct GameEntry {
     pub id: String,
     /// What the menu shows (`NetHack 3.6`).
     pub name: String,
-    /// The menu key, assigned by the caller (`p` for the first game). `c`, `e`, `k`, `w`, `q`
-    /// and, for admins, `a` are taken by the lobby itself and win over a game with the same key.
+    /// The menu key, assigned by the caller (`p` for the first game). `c`, `e`, `k`, `o`, `w`,
+    /// `q` and, for admins, `a` are taken by the lobby itself and win over a game with the
+    /// same key.
     pub key: char,
     /// False when the game's command is missing: shown "(unavailable)" and refused.
     pub available: bool,
+    /// The game has a per-player options (rc) file, which `o` edits.
+    pub options: bool,
 }
 
 /// What the server tells the lobby about itself; may change at any time.
@@ -170,6 +177,21 @@ pub enum LobbyAction {
     /// The account just registered wants the key its SSH client logged in with (see
     /// [`Lobby::set_offered_key`]); answer with [`Lobby::handle_keys_result`].
     BindOfferedKey,
+    /// The options editor wants the logged-in account's options file of this game (one with
+    /// [`GameEntry::options`]): answer with [`Lobby::handle_options_read`].
+    ReadOptions {
+        /// The [`GameEntry::id`] chosen.
+        game_id: String,
+    },
+    /// Write the logged-in account's options file of this game; answer with
+    /// [`Lobby::handle_options_saved`].
+    WriteOptions {
+        /// The [`GameEntry::id`] being edited.
+        game_id: String,
+        /// The whole file: printable lines, each ended by a newline, at most 64 KiB (check
+        /// it again).
+        text: String,
+    },
 }
 
 impl fmt::Debug for LobbyAction {
@@ -217,6 +239,15 @@ impl fmt::Debug for LobbyAction {
                 .field("fingerprint", fingerprint)
                 .finish(),
             LobbyAction::BindOfferedKey => f.write_str("BindOfferedKey"),
+            LobbyAction::ReadOptions { game_id } => f
+                .debug_struct("ReadOptions")
+                .field("game_id", game_id)
+                .finish(),
+            LobbyAction::WriteOptions { game_id, text } => f
+                .debug_struct("WriteOptions")
+                .field("game_id", game_id)
+                .field("bytes", &text.len())
+                .finish(),
         }
     }
 }
@@ -608,6 +639,8 @@ enum Mode {
     Keys(Box<KeysMenu>),
     /// Just registered: bind the key the client logged in with?
     KeyOffer(KeyOffer),
+    /// The options editor (choosing a game, loading, editing).
+    Options(Box<OptionsScreen>),
     /// The player quit.
     Finished,
 }
@@ -625,6 +658,7 @@ impl Mode {
             Mode::TakeOver(_) => "TakeOver",
             Mode::Keys(_) => "Keys",
             Mode::KeyOffer(_) => "KeyOffer",
+            Mode::Options(_) => "Options",
             Mode::Finished => "Finished",
         }
     }
@@ -749,6 +783,7 @@ impl Lobby {
             }
             Mode::TakeOver(_) => self.take_over_key(key),
             Mode::Keys(_) | Mode::KeyOffer(_) => self.keys_key(key, too_small),
+            Mode::Options(_) => self.options_key(key, too_small),
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
         }
     }
@@ -799,6 +834,7 @@ impl Lobby {
                 self.mark(Dirty::Full);
             }
             Some(Choice::Keys) => self.open_keys(),
+            Some(Choice::Options) => self.open_options(),
             Some(Choice::Admin) => self.show_notice(Notice::info(
                 "The admin menu is not here yet: use `dungeongate user` on the server.",
             )),
@@ -858,7 +894,9 @@ impl Lobby {
             LobbyAction::ListKeys
             | LobbyAction::AddKey { .. }
             | LobbyAction::RemoveKey { .. }
-            | LobbyAction::BindOfferedKey => return self.back_to_menu(None),
+            | LobbyAction::BindOfferedKey
+            | LobbyAction::ReadOptions { .. }
+            | LobbyAction::WriteOptions { .. } => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -907,6 +945,9 @@ impl Lobby {
         }
         if let Mode::Keys(menu) = &self.mode {
             return menu.frame(width, rows);
+        }
+        if let Mode::Options(screen) = &self.mode {
+            return screen.frame(width, rows);
         }
         if let Mode::WatchMenu(menu) = &self.mode {
             let (lines, (row, col)) = menu.lines(width, rows);

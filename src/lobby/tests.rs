@@ -40,7 +40,7 @@ impl Harness {
         self.send(b"\r");
     }
 
-    fn resize(&mut self, cols: u16, rows: u16) {
+    pub(in crate::lobby) fn resize(&mut self, cols: u16, rows: u16) {
         self.term.screen_mut().set_size(rows, cols);
         self.lobby.handle_resize(cols, rows);
         self.flush();
@@ -95,7 +95,7 @@ impl Harness {
     }
 }
 
-fn context() -> LobbyContext {
+pub(in crate::lobby) fn context() -> LobbyContext {
     LobbyContext {
         server_id: "testgate".into(),
         banner: "\x1b[1mWelcome to $SERVERID, $USERNAME!\x1b[0m\n$DATE: $PLAYERS playing, $WATCHERS watching".into(),
@@ -105,12 +105,14 @@ fn context() -> LobbyContext {
                 name: "NetHack 3.6".into(),
                 key: 'p',
                 available: true,
+                options: true,
             },
             GameEntry {
                 id: "crawl".into(),
                 name: "Crawl".into(),
                 key: 'd',
                 available: false,
+                options: false,
             },
         ],
         players: 7,

@@ -120,6 +120,7 @@ impl WatchMenu {
                     self.searching = None;
                     WatchStep::Redraw
                 }
+                Key::Move(_) => WatchStep::Unchanged,
             };
         }
         let c = match key {

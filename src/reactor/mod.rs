@@ -349,7 +349,9 @@ pub fn start(mut config: Config) -> Result<Server, StartError> {
                 let _ = ready.send((cores, Ok(ring.fd())));
                 let Ok(wakers) = go_rx.recv() else { return };
                 let run = || -> std::io::Result<()> {
-                    let settings = crate::control::ControlSettings::from_config(&shared_c.config);
+                    let mut settings =
+                        crate::control::ControlSettings::from_config(&shared_c.config);
+                    settings.games_user = shared_c.run_as.clone();
                     let pool = blocking::Pool::new("dg-accounts", max_concurrent + 2, 4096)?;
                     let own = Waker::new(None, eventfd.clone());
                     let http = http::HttpSide::new(&ring, http_listeners, http_state, own.clone())?;

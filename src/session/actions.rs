@@ -105,6 +105,10 @@ impl Session {
                     Ok(Request::AddKey { name, key })
                 });
             }
+            LobbyAction::ReadOptions { game_id } => self.ask_options_read(id, game_id),
+            LobbyAction::WriteOptions { game_id, text } => {
+                self.ask_options_write(id, game_id, text);
+            }
         }
     }
 
@@ -134,7 +138,7 @@ impl Session {
     }
 
     /// Ask the control core for the lobby of channel `id`.
-    fn ask_for_lobby(&mut self, id: ChannelId, request: Request, ask: LobbyAsk) {
+    pub(super) fn ask_for_lobby(&mut self, id: ChannelId, request: Request, ask: LobbyAsk) {
         let Some(channel) = self.channels.get(id).map(|c| c.tty.key) else {
             return;
         };
@@ -160,6 +164,9 @@ impl Session {
                 Reply::Keys(r) => r,
                 _ => Err(BUSY.into()),
             }),
+            LobbyAsk::OptionsRead | LobbyAsk::OptionsWrite => {
+                super::options::answer(lobby, ask, reply);
+            }
         }
         self.drain_actions(channel.id);
     }
@@ -211,6 +218,7 @@ impl Session {
                     name: g.name.clone(),
                     key: g.key,
                     available: game::is_available(g),
+                    options: g.rc_file.is_some(),
                 })
                 .collect(),
             players: usize::try_from(self.env.registry.games_running()).unwrap_or(0),

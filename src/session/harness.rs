@@ -61,6 +61,8 @@ pub struct FakeControl {
     pub listed: Vec<Listing>,
     /// The connections an admin list is told of.
     pub sessions: Vec<crate::admin::SessionInfo>,
+    /// Options files: (account, game id, text).
+    pub options: Vec<(String, String, String)>,
 }
 
 impl FakeControl {
@@ -153,6 +155,31 @@ impl FakeControl {
                 self.keys
                     .retain(|(n, b)| n != name || crate::auth::key_fingerprint(b) != *fingerprint);
                 Reply::Keys(Ok(self.key_entries(name)))
+            }
+            Request::ReadOptions { name, game_id, .. } => {
+                let found = self
+                    .options
+                    .iter()
+                    .find(|(n, g, _)| n == name && g == game_id);
+                // As the control core: no file yet reads as the defaults.
+                let template = "OPTIONS=default\n".to_string();
+                Reply::Options(Ok(crate::lobby::OptionsFile {
+                    text: found.map_or_else(|| template.clone(), |(_, _, t)| t.clone()),
+                    template: Some(template),
+                    exists: found.is_some(),
+                }))
+            }
+            Request::WriteOptions {
+                name,
+                game_id,
+                text,
+                ..
+            } => {
+                self.options
+                    .retain(|(n, g, _)| !(n == name && g == game_id));
+                self.options
+                    .push((name.clone(), game_id.clone(), text.clone()));
+                Reply::Done(Ok(()))
             }
         }
     }
@@ -386,6 +413,7 @@ impl Harness {
                 seen: Vec::new(),
                 listed: Vec::new(),
                 sessions: Vec::new(),
+                options: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),

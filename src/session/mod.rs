@@ -31,6 +31,7 @@
 //! - `auth.rs`: SSH authentication requests and answers, and who is logged in;
 //! - `actions.rs`: what a lobby decides (log in, register, change, play, quit), and the
 //!   control core's answers to it;
+//! - `options.rs`: the lobby's options editor, as requests for the lobby's own account;
 //! - `play.rs`: starting a game (exec or the lobby): refusals, the claim, the spawn, the
 //!   game's end;
 //! - `requests.rs`: control-core requests waiting for their answer;
@@ -38,7 +39,7 @@
 //! - `lograte.rs`: per-source log rate limiting (one table per core).
 //!
 //! Tests: `harness.rs` (the real SSH test client, a fake reactor, virtual time), `tests.rs`,
-//! `tests_games.rs` and `tests_keys.rs` (behaviour), `alloc_tests.rs` (no allocation per keystroke; its
+//! `tests_games.rs`, `tests_keys.rs` and `tests_options.rs` (behaviour), `alloc_tests.rs` (no allocation per keystroke; its
 //! counting allocator is the one `unsafe` here, test-only).
 
 #![deny(unsafe_code)]
@@ -59,6 +60,7 @@ mod channel;
 mod events;
 mod idle;
 pub mod lograte;
+mod options;
 mod play;
 mod requests;
 mod table;
@@ -74,6 +76,8 @@ mod tests;
 mod tests_games;
 #[cfg(test)]
 mod tests_keys;
+#[cfg(test)]
+mod tests_options;
 #[cfg(test)]
 mod tests_reattach;
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub(super) enum LobbyAsk {
     Change,
     /// Listing, adding or removing the account's SSH keys.
     Keys,
+    /// Reading an options file for the editor.
+    OptionsRead,
+    /// Saving it.
+    OptionsWrite,
 }
 
 #[derive(Default)]
