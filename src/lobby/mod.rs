@@ -15,11 +15,15 @@
 //!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
 //!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
 //!   keys pressed while a password is being checked must not land in the next menu. The keys
-//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) says "please wait" on its prompt line instead.
+//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) and the admin screen (`Admin*`) say "please
+//!   wait" on their prompt line instead.
 //! - **SSH keys** are the logged-in account's own: key actions name no account, the caller
 //!   supplies the one the lobby is logged in as. A guest whose client logged in with a key
 //!   ([`Lobby::set_offered_key`]) is asked after registering whether to bind it
 //!   (`BindOfferedKey`).
+//! - **Admin** actions (`AdminSessions`, `AdminKick`, `AdminBroadcast`, `AdminDrain`,
+//!   `AdminLock`) come only from the admin screen, which opens only for a [`UserInfo::admin`]
+//!   account. The caller should still check that flag before acting on one.
 //! - **Screens** are drawn for the current size; below 80x24 a "terminal too small" screen is
 //!   shown instead, where only `q`/Ctrl-D (in a menu) and Ctrl-C/Escape (in a prompt) work.
 //!   Every resize redraws. While a game runs the lobby draws nothing.
@@ -29,6 +33,7 @@
 //! - **Passwords** are never echoed, never kept outside zeroized buffers, and never shown by
 //!   `Debug`.
 
+mod admin;
 mod banner;
 mod form;
 mod input;
@@ -46,6 +51,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use self::admin::AdminMenu;
 use self::form::{FlowKind, Form, FormStep};
 use self::input::{Key, KeyDecoder};
 pub use self::keys::KeyEntry;
@@ -53,6 +59,7 @@ use self::keys::{KeyOffer, KeysMenu};
 use self::menu::{Choice, RunningGame};
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
 use self::watch::{WatchMenu, WatchStep};
+use crate::admin::SessionId;
 use crate::watch::{GameList, GameRef, Listing};
 
 /// A game the logged-in menu offers.
@@ -170,6 +177,33 @@ pub enum LobbyAction {
     /// The account just registered wants the key its SSH client logged in with (see
     /// [`Lobby::set_offered_key`]); answer with [`Lobby::handle_keys_result`].
     BindOfferedKey,
+    /// The admin screen wants every connection on the server: answer with
+    /// [`Lobby::handle_admin_sessions`]. This and the other `Admin*` actions come from an
+    /// admin account's lobby only; check [`UserInfo::admin`] again before acting.
+    AdminSessions,
+    /// Close a connection, telling it `reason`; answer with [`Lobby::handle_admin_result`].
+    AdminKick {
+        /// The connection chosen in the list.
+        session: SessionId,
+        /// As typed, trimmed; empty for the server's default reason.
+        reason: String,
+    },
+    /// One line for every player's lobby; answer with [`Lobby::handle_admin_result`].
+    AdminBroadcast {
+        /// As typed, trimmed, not empty.
+        text: String,
+    },
+    /// Stop new games on the whole server (`on`) or allow them again; answer with
+    /// [`Lobby::handle_admin_result`].
+    AdminDrain { on: bool },
+    /// Lock (`locked`) or unlock account `name`; answer with [`Lobby::handle_admin_result`].
+    AdminLock {
+        /// The account's name as typed, trimmed.
+        name: String,
+        locked: bool,
+        /// Why, shown to the locked account's connections (locking only).
+        reason: Option<String>,
+    },
 }
 
 impl fmt::Debug for LobbyAction {
@@ -217,6 +251,27 @@ impl fmt::Debug for LobbyAction {
                 .field("fingerprint", fingerprint)
                 .finish(),
             LobbyAction::BindOfferedKey => f.write_str("BindOfferedKey"),
+            LobbyAction::AdminSessions => f.write_str("AdminSessions"),
+            LobbyAction::AdminKick { session, reason } => f
+                .debug_struct("AdminKick")
+                .field("session", &format_args!("{session}"))
+                .field("reason", reason)
+                .finish(),
+            LobbyAction::AdminBroadcast { text } => f
+                .debug_struct("AdminBroadcast")
+                .field("text", text)
+                .finish(),
+            LobbyAction::AdminDrain { on } => f.debug_struct("AdminDrain").field("on", on).finish(),
+            LobbyAction::AdminLock {
+                name,
+                locked,
+                reason,
+            } => f
+                .debug_struct("AdminLock")
+                .field("name", name)
+                .field("locked", locked)
+                .field("reason", reason)
+                .finish(),
         }
     }
 }
@@ -608,6 +663,8 @@ enum Mode {
     Keys(Box<KeysMenu>),
     /// Just registered: bind the key the client logged in with?
     KeyOffer(KeyOffer),
+    /// An admin's list of connections and orders.
+    Admin(Box<AdminMenu>),
     /// The player quit.
     Finished,
 }
@@ -625,6 +682,7 @@ impl Mode {
             Mode::TakeOver(_) => "TakeOver",
             Mode::Keys(_) => "Keys",
             Mode::KeyOffer(_) => "KeyOffer",
+            Mode::Admin(_) => "Admin",
             Mode::Finished => "Finished",
         }
     }
@@ -749,6 +807,7 @@ impl Lobby {
             }
             Mode::TakeOver(_) => self.take_over_key(key),
             Mode::Keys(_) | Mode::KeyOffer(_) => self.keys_key(key, too_small),
+            Mode::Admin(_) => self.admin_key(key, too_small),
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
         }
     }
@@ -799,9 +858,7 @@ impl Lobby {
                 self.mark(Dirty::Full);
             }
             Some(Choice::Keys) => self.open_keys(),
-            Some(Choice::Admin) => self.show_notice(Notice::info(
-                "The admin menu is not here yet: use `dungeongate user` on the server.",
-            )),
+            Some(Choice::Admin) => self.open_admin(),
             Some(Choice::Resume) => {
                 let Some(index) = self
                     .running
@@ -859,6 +916,11 @@ impl Lobby {
             | LobbyAction::AddKey { .. }
             | LobbyAction::RemoveKey { .. }
             | LobbyAction::BindOfferedKey => return self.back_to_menu(None),
+            LobbyAction::AdminSessions
+            | LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. } => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -906,6 +968,9 @@ impl Lobby {
             return self.too_small_frame();
         }
         if let Mode::Keys(menu) = &self.mode {
+            return menu.frame(width, rows);
+        }
+        if let Mode::Admin(menu) = &self.mode {
             return menu.frame(width, rows);
         }
         if let Mode::WatchMenu(menu) = &self.mode {

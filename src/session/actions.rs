@@ -4,6 +4,7 @@
 //!
 //! Requests about an account (changes, SSH keys) name the account the lobby is logged in
 //! as, never anything the player typed; the key a guest logged in with can be bound once.
+//! Admin orders are asked only for a lobby logged in as an admin account (`admin.rs`).
 
 use super::channel::{Channel, ChannelKey};
 use super::requests::{LobbyAsk, Pending};
@@ -105,6 +106,11 @@ impl Session {
                     Ok(Request::AddKey { name, key })
                 });
             }
+            action @ (LobbyAction::AdminSessions
+            | LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. }) => self.admin_action(id, action),
         }
     }
 
@@ -134,7 +140,7 @@ impl Session {
     }
 
     /// Ask the control core for the lobby of channel `id`.
-    fn ask_for_lobby(&mut self, id: ChannelId, request: Request, ask: LobbyAsk) {
+    pub(super) fn ask_for_lobby(&mut self, id: ChannelId, request: Request, ask: LobbyAsk) {
         let Some(channel) = self.channels.get(id).map(|c| c.tty.key) else {
             return;
         };
@@ -160,6 +166,7 @@ impl Session {
                 Reply::Keys(r) => r,
                 _ => Err(BUSY.into()),
             }),
+            LobbyAsk::AdminList | LobbyAsk::Admin => super::admin::answer_lobby(lobby, ask, reply),
         }
         self.drain_actions(channel.id);
     }

@@ -61,6 +61,8 @@ pub struct FakeControl {
     pub listed: Vec<Listing>,
     /// The connections an admin list is told of.
     pub sessions: Vec<crate::admin::SessionInfo>,
+    /// Accounts whose logins say they are admins.
+    pub admins: Vec<String>,
 }
 
 impl FakeControl {
@@ -180,6 +182,7 @@ impl FakeControl {
                 .filter(|l| l.player == name)
                 .cloned()
                 .collect(),
+            admin: self.admins.iter().any(|a| a == name),
             ..info(name)
         }
     }
@@ -386,6 +389,7 @@ impl Harness {
                 seen: Vec::new(),
                 listed: Vec::new(),
                 sessions: Vec::new(),
+                admins: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),

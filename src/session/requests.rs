@@ -36,6 +36,10 @@ pub(super) enum LobbyAsk {
     Change,
     /// Listing, adding or removing the account's SSH keys.
     Keys,
+    /// The admin screen's list of connections.
+    AdminList,
+    /// An admin order: kick, broadcast, drain, lock or unlock.
+    Admin,
 }
 
 #[derive(Default)]
