@@ -3,12 +3,13 @@
 //! besides a final Quit.
 //!
 //! Input: byte 0 picks guest or logged-in (and admin) and whether a guest's client offered a
-//! key, bytes 1–2 the terminal size; the rest is a stream in which 0xF0–0xFA are events
+//! key, bytes 1–2 the terminal size; the rest is a stream in which 0xF0–0xFD are events
 //! (resize, idle tick, answers to the pending request, context change, unasked-for answers)
 //! and every other byte is typed.
 
 #![no_main]
 
+use dungeongate::admin::{SessionId, SessionInfo};
 use dungeongate::lobby::{GameEntry, KeyEntry, Lobby, LobbyAction, LobbyContext, UserInfo};
 use dungeongate::watch::{GameList, GameRef, Listing};
 use libfuzzer_sys::fuzz_target;
@@ -87,6 +88,9 @@ fuzz_target!(|data: &[u8]| {
                 lobby.handle_take_over_offer(&game_list(i + 1)[0]);
             }
             0xFB => {}
+            // An admin list nobody asked for (or a second one): shrugged off.
+            0xFD if pending.is_none() => lobby.handle_admin_sessions(Ok(sessions(i))),
+            0xFD => {}
             _ => {
                 typed.push(b);
                 if typed.len() >= 7 {
@@ -150,6 +154,21 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
             | LobbyAction::RemoveKey { .. }
             | LobbyAction::BindOfferedKey,
         ) => lobby.handle_keys_result(if ok { Ok(keys(7)) } else { Err("busy".into()) }),
+        Some(LobbyAction::AdminSessions) => lobby.handle_admin_sessions(if ok {
+            Ok(sessions(45))
+        } else {
+            Err("busy\x1b[2J".into())
+        }),
+        Some(
+            LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. },
+        ) => lobby.handle_admin_result(if ok {
+            Ok(())
+        } else {
+            Err("no such account\x1b]0;t\x07".into())
+        }),
         Some(
             LobbyAction::Quit
             | LobbyAction::ListGames
@@ -203,6 +222,33 @@ fn game_list(i: usize) -> GameList {
             started_unix: 1_796_000_000 + n as u64,
             last_output_ms: (n as u64) * 1000,
             watchers: n as u32 % 4,
+        })
+        .collect()
+}
+
+/// Up to 45 connections (several pages), some with hostile names and game ids.
+fn sessions(i: usize) -> Vec<SessionInfo> {
+    (0..i % 46)
+        .map(|n| SessionInfo {
+            id: SessionId {
+                core: (n % 3) as u16,
+                slot: n as u32 * 1000,
+                generation: u32::MAX - n as u32,
+            },
+            user: match n % 4 {
+                0 => None,
+                1 => Some(format!("u{n}\x1b[2J\u{9b}0m\u{202e}")),
+                _ => Some(format!("player{n}")),
+            },
+            source: if n % 2 == 0 {
+                [192, 0, 2, n as u8].into()
+            } else {
+                [0x2001, 0xdb8, 0, 0, 0, 0, 0xffff, n as u16].into()
+            },
+            game: (n % 3 != 0).then(|| format!("g{n}\x1b]52;c;eA==\x07")),
+            watching: n % 5 == 0,
+            idle_ms: (n as u64) * 61_000,
+            connected_ms: u64::MAX - n as u64,
         })
         .collect()
 }
