@@ -3,12 +3,13 @@
 //! besides a final Quit.
 //!
 //! Input: byte 0 picks guest or logged-in (and admin) and whether a guest's client offered a
-//! key, bytes 1–2 the terminal size; the rest is a stream in which 0xF0–0xFA are events
+//! key, bytes 1–2 the terminal size; the rest is a stream in which 0xF0–0xFD are events
 //! (resize, idle tick, answers to the pending request, context change, unasked-for answers)
 //! and every other byte is typed.
 
 #![no_main]
 
+use dungeongate::admin::{SessionId, SessionInfo};
 use dungeongate::lobby::{
     GameEntry, KeyEntry, Lobby, LobbyAction, LobbyContext, OptionsFile, UserInfo,
 };
@@ -91,6 +92,9 @@ fuzz_target!(|data: &[u8]| {
                 lobby.handle_take_over_offer(&game_list(i + 1)[0]);
             }
             0xFB => {}
+            // An admin list nobody asked for (or a second one): shrugged off.
+            0xFD if pending.is_none() => lobby.handle_admin_sessions(Ok(sessions(i))),
+            0xFD => {}
             _ => {
                 typed.push(b);
                 if typed.len() >= 7 {
@@ -162,6 +166,21 @@ fn answer(lobby: &mut Lobby, action: Option<LobbyAction>, ok: bool) {
         Some(LobbyAction::WriteOptions { .. }) => {
             lobby.handle_options_saved(if ok { Ok(()) } else { Err("disk full".into()) })
         }
+        Some(LobbyAction::AdminSessions) => lobby.handle_admin_sessions(if ok {
+            Ok(sessions(45))
+        } else {
+            Err("busy\x1b[2J".into())
+        }),
+        Some(
+            LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. },
+        ) => lobby.handle_admin_result(if ok {
+            Ok(())
+        } else {
+            Err("no such account\x1b]0;t\x07".into())
+        }),
         Some(
             LobbyAction::Quit
             | LobbyAction::ListGames
@@ -190,7 +209,12 @@ fn options_file() -> OptionsFile {
 fn keys(i: usize) -> Vec<KeyEntry> {
     (0..i % 21)
         .map(|n| KeyEntry {
-            key_type: if n % 3 == 0 { "ssh-ed25519\x1b[5m" } else { "ssh-rsa" }.into(),
+            key_type: if n % 3 == 0 {
+                "ssh-ed25519\x1b[5m"
+            } else {
+                "ssh-rsa"
+            }
+            .into(),
             fingerprint: format!("SHA256:{n:0>43}"),
             comment: "\x1b]0;title\x07\u{9b}2J\u{202e}wide\u{4e00}".repeat(n % 4),
             added_unix: (n as u64) * 86_400 * 400,
@@ -228,6 +252,33 @@ fn game_list(i: usize) -> GameList {
             started_unix: 1_796_000_000 + n as u64,
             last_output_ms: (n as u64) * 1000,
             watchers: n as u32 % 4,
+        })
+        .collect()
+}
+
+/// Up to 45 connections (several pages), some with hostile names and game ids.
+fn sessions(i: usize) -> Vec<SessionInfo> {
+    (0..i % 46)
+        .map(|n| SessionInfo {
+            id: SessionId {
+                core: (n % 3) as u16,
+                slot: n as u32 * 1000,
+                generation: u32::MAX - n as u32,
+            },
+            user: match n % 4 {
+                0 => None,
+                1 => Some(format!("u{n}\x1b[2J\u{9b}0m\u{202e}")),
+                _ => Some(format!("player{n}")),
+            },
+            source: if n % 2 == 0 {
+                [192, 0, 2, n as u8].into()
+            } else {
+                [0x2001, 0xdb8, 0, 0, 0, 0, 0xffff, n as u16].into()
+            },
+            game: (n % 3 != 0).then(|| format!("g{n}\x1b]52;c;eA==\x07")),
+            watching: n % 5 == 0,
+            idle_ms: (n as u64) * 61_000,
+            connected_ms: u64::MAX - n as u64,
         })
         .collect()
 }

@@ -15,12 +15,16 @@
 //!   "please wait" screen (or, after `Play`, steps aside for the game) and *discards* all input,
 //!   Ctrl-C included, until the matching `handle_*` answer arrives. Type-ahead is not kept:
 //!   keys pressed while a password is being checked must not land in the next menu. The keys
-//!   screen (`ListKeys`, `AddKey`, `RemoveKey`) and the options editor (`ReadOptions`,
-//!   `WriteOptions`) say "please wait" on their prompt line instead.
+//!   screen (`ListKeys`, `AddKey`, `RemoveKey`), the options editor (`ReadOptions`,
+//!   `WriteOptions`) and the admin screen (`Admin*`) say "please wait" on their prompt line
+//!   instead.
 //! - **SSH keys** are the logged-in account's own: key actions name no account, the caller
 //!   supplies the one the lobby is logged in as. A guest whose client logged in with a key
 //!   ([`Lobby::set_offered_key`]) is asked after registering whether to bind it
 //!   (`BindOfferedKey`).
+//! - **Admin** actions (`AdminSessions`, `AdminKick`, `AdminBroadcast`, `AdminDrain`,
+//!   `AdminLock`) come only from the admin screen, which opens only for a [`UserInfo::admin`]
+//!   account. The caller should still check that flag before acting on one.
 //! - **Screens** are drawn for the current size; below 80x24 a "terminal too small" screen is
 //!   shown instead, where only `q`/Ctrl-D (in a menu) and Ctrl-C/Escape (in a prompt) work.
 //!   Every resize redraws. While a game runs the lobby draws nothing.
@@ -30,6 +34,7 @@
 //! - **Passwords** are never echoed, never kept outside zeroized buffers, and never shown by
 //!   `Debug`.
 
+mod admin;
 mod banner;
 mod form;
 mod input;
@@ -48,6 +53,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use self::admin::AdminMenu;
 use self::form::{FlowKind, Form, FormStep};
 use self::input::{Key, KeyDecoder};
 pub use self::keys::KeyEntry;
@@ -57,6 +63,7 @@ pub use self::options::OptionsFile;
 use self::options::OptionsScreen;
 use self::screen::{Frame, Line, Notice, Style, INDENT, MIN_COLS, MIN_ROWS};
 use self::watch::{WatchMenu, WatchStep};
+use crate::admin::SessionId;
 use crate::watch::{GameList, GameRef, Listing};
 
 /// A game the logged-in menu offers.
@@ -192,6 +199,33 @@ pub enum LobbyAction {
         /// it again).
         text: String,
     },
+    /// The admin screen wants every connection on the server: answer with
+    /// [`Lobby::handle_admin_sessions`]. This and the other `Admin*` actions come from an
+    /// admin account's lobby only; check [`UserInfo::admin`] again before acting.
+    AdminSessions,
+    /// Close a connection, telling it `reason`; answer with [`Lobby::handle_admin_result`].
+    AdminKick {
+        /// The connection chosen in the list.
+        session: SessionId,
+        /// As typed, trimmed; empty for the server's default reason.
+        reason: String,
+    },
+    /// One line for every player's lobby; answer with [`Lobby::handle_admin_result`].
+    AdminBroadcast {
+        /// As typed, trimmed, not empty.
+        text: String,
+    },
+    /// Stop new games on the whole server (`on`) or allow them again; answer with
+    /// [`Lobby::handle_admin_result`].
+    AdminDrain { on: bool },
+    /// Lock (`locked`) or unlock account `name`; answer with [`Lobby::handle_admin_result`].
+    AdminLock {
+        /// The account's name as typed, trimmed.
+        name: String,
+        locked: bool,
+        /// Why, shown to the locked account's connections (locking only).
+        reason: Option<String>,
+    },
 }
 
 impl fmt::Debug for LobbyAction {
@@ -247,6 +281,27 @@ impl fmt::Debug for LobbyAction {
                 .debug_struct("WriteOptions")
                 .field("game_id", game_id)
                 .field("bytes", &text.len())
+                .finish(),
+            LobbyAction::AdminSessions => f.write_str("AdminSessions"),
+            LobbyAction::AdminKick { session, reason } => f
+                .debug_struct("AdminKick")
+                .field("session", &format_args!("{session}"))
+                .field("reason", reason)
+                .finish(),
+            LobbyAction::AdminBroadcast { text } => f
+                .debug_struct("AdminBroadcast")
+                .field("text", text)
+                .finish(),
+            LobbyAction::AdminDrain { on } => f.debug_struct("AdminDrain").field("on", on).finish(),
+            LobbyAction::AdminLock {
+                name,
+                locked,
+                reason,
+            } => f
+                .debug_struct("AdminLock")
+                .field("name", name)
+                .field("locked", locked)
+                .field("reason", reason)
                 .finish(),
         }
     }
@@ -641,6 +696,8 @@ enum Mode {
     KeyOffer(KeyOffer),
     /// The options editor (choosing a game, loading, editing).
     Options(Box<OptionsScreen>),
+    /// An admin's list of connections and orders.
+    Admin(Box<AdminMenu>),
     /// The player quit.
     Finished,
 }
@@ -659,6 +716,7 @@ impl Mode {
             Mode::Keys(_) => "Keys",
             Mode::KeyOffer(_) => "KeyOffer",
             Mode::Options(_) => "Options",
+            Mode::Admin(_) => "Admin",
             Mode::Finished => "Finished",
         }
     }
@@ -784,6 +842,7 @@ impl Lobby {
             Mode::TakeOver(_) => self.take_over_key(key),
             Mode::Keys(_) | Mode::KeyOffer(_) => self.keys_key(key, too_small),
             Mode::Options(_) => self.options_key(key, too_small),
+            Mode::Admin(_) => self.admin_key(key, too_small),
             Mode::Waiting(_) | Mode::Playing | Mode::Finished => {}
         }
     }
@@ -835,9 +894,7 @@ impl Lobby {
             }
             Some(Choice::Keys) => self.open_keys(),
             Some(Choice::Options) => self.open_options(),
-            Some(Choice::Admin) => self.show_notice(Notice::info(
-                "The admin menu is not here yet: use `dungeongate user` on the server.",
-            )),
+            Some(Choice::Admin) => self.open_admin(),
             Some(Choice::Resume) => {
                 let Some(index) = self
                     .running
@@ -897,6 +954,11 @@ impl Lobby {
             | LobbyAction::BindOfferedKey
             | LobbyAction::ReadOptions { .. }
             | LobbyAction::WriteOptions { .. } => return self.back_to_menu(None),
+            LobbyAction::AdminSessions
+            | LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. } => return self.back_to_menu(None),
         };
         self.actions.push_back(action);
         self.mode = Mode::Waiting(pending);
@@ -948,6 +1010,9 @@ impl Lobby {
         }
         if let Mode::Options(screen) = &self.mode {
             return screen.frame(width, rows);
+        }
+        if let Mode::Admin(menu) = &self.mode {
+            return menu.frame(width, rows);
         }
         if let Mode::WatchMenu(menu) = &self.mode {
             let (lines, (row, col)) = menu.lines(width, rows);

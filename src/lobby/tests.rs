@@ -818,8 +818,8 @@ fn admins_see_the_admin_entry() {
     }));
     h.assert_shows("a) Admin menu");
     h.send(b"a");
-    h.assert_shows("dungeongate user");
-    assert!(h.action().is_none());
+    h.assert_shows("Admin: connections");
+    assert_eq!(h.action(), Some(LobbyAction::AdminSessions));
 }
 
 #[test]

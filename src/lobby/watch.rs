@@ -333,13 +333,13 @@ fn pick(n: usize, now_ms: u64) -> Option<usize> {
 }
 
 /// `text` cut or padded to `w` columns, with one space after it.
-fn pad(text: &str, w: usize) -> String {
+pub(super) fn pad(text: &str, w: usize) -> String {
     let cut: String = text.chars().take(w.saturating_sub(1)).collect();
     format!("{cut:<w$}")
 }
 
 /// `42s`, `7m`, `3h05`, `2d`.
-fn duration(s: u64) -> String {
+pub(super) fn duration(s: u64) -> String {
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m", s / 60),

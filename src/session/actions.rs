@@ -4,6 +4,7 @@
 //!
 //! Requests about an account (changes, SSH keys) name the account the lobby is logged in
 //! as, never anything the player typed; the key a guest logged in with can be bound once.
+//! Admin orders are asked only for a lobby logged in as an admin account (`admin.rs`).
 
 use super::channel::{Channel, ChannelKey};
 use super::requests::{LobbyAsk, Pending};
@@ -109,6 +110,11 @@ impl Session {
             LobbyAction::WriteOptions { game_id, text } => {
                 self.ask_options_write(id, game_id, text);
             }
+            action @ (LobbyAction::AdminSessions
+            | LobbyAction::AdminKick { .. }
+            | LobbyAction::AdminBroadcast { .. }
+            | LobbyAction::AdminDrain { .. }
+            | LobbyAction::AdminLock { .. }) => self.admin_action(id, action),
         }
     }
 
@@ -167,6 +173,7 @@ impl Session {
             LobbyAsk::OptionsRead | LobbyAsk::OptionsWrite => {
                 super::options::answer(lobby, ask, reply);
             }
+            LobbyAsk::AdminList | LobbyAsk::Admin => super::admin::answer_lobby(lobby, ask, reply),
         }
         self.drain_actions(channel.id);
     }

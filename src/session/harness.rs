@@ -63,6 +63,8 @@ pub struct FakeControl {
     pub sessions: Vec<crate::admin::SessionInfo>,
     /// Options files: (account, game id, text).
     pub options: Vec<(String, String, String)>,
+    /// Accounts whose logins say they are admins.
+    pub admins: Vec<String>,
 }
 
 impl FakeControl {
@@ -207,6 +209,7 @@ impl FakeControl {
                 .filter(|l| l.player == name)
                 .cloned()
                 .collect(),
+            admin: self.admins.iter().any(|a| a == name),
             ..info(name)
         }
     }
@@ -414,6 +417,7 @@ impl Harness {
                 listed: Vec::new(),
                 sessions: Vec::new(),
                 options: Vec::new(),
+                admins: Vec::new(),
             },
             spawner: FakeSpawner::default(),
             games: Vec::new(),

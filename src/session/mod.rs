@@ -73,6 +73,8 @@ mod harness;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_admin;
+#[cfg(test)]
 mod tests_games;
 #[cfg(test)]
 mod tests_keys;

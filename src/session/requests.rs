@@ -40,6 +40,10 @@ pub(super) enum LobbyAsk {
     OptionsRead,
     /// Saving it.
     OptionsWrite,
+    /// The admin screen's list of connections.
+    AdminList,
+    /// An admin order: kick, broadcast, drain, lock or unlock.
+    Admin,
 }
 
 #[derive(Default)]
