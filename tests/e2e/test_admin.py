@@ -99,3 +99,41 @@ def test_admin_orders_reach_the_players_and_say_why(server_factory, keys):
         srv.assert_idle()
     finally:
         srv.stop()
+
+
+def test_an_admin_kicks_and_broadcasts_from_the_lobby_menu(server_factory, keys):
+    srv = server_factory("admin-lobby")
+    srv.add_user(ALICE, ALICE_PW, [keys["ed25519"]])
+    srv.add_user(BOB, BOB_PW, [keys["ed25519"]])
+    srv.cli("user", "admin", ALICE)
+    srv.start()
+    try:
+        with lobby(srv, keys, BOB) as bob:
+            # Not an admin: no entry, and `a` does nothing.
+            assert "Admin menu" not in bob.screen.text()
+            with lobby(srv, keys, ALICE) as alice:
+                alice.wait_for("a) Admin menu")
+                alice.send(b"a")
+                alice.wait_for(BOB, "127.0.0.1")
+                # Broadcast from the menu: bob's lobby shows it.
+                alice.send(b"b")
+                alice.send(b"Lobby says hello\r")
+                bob.wait_for("Message from the server: Lobby says hello")
+                # Select bob's row by its letter, kick with a reason, confirm.
+                row = next(
+                    ln for ln in alice.screen.text().splitlines() if f" {BOB} " in f" {ln} "
+                )
+                letter = row.strip()[0]
+                alice.send(letter.encode())
+                alice.send(b"k")
+                alice.send(b"menu kick test\r")
+                alice.send(b"y")
+                bob.wait_raw(b"menu kick test")
+                bob.wait_eof()
+                alice.send(b"q")
+                alice.wait_for("Logged in as:")
+                alice.send(b"q")
+                alice.wait_eof()
+        srv.assert_idle()
+    finally:
+        srv.stop()

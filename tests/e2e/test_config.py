@@ -107,3 +107,48 @@ def test_a_missing_config_file_is_an_error_naming_the_file(dg_bin, tmp_path):
     r = run_serve(dg_bin, missing)
     assert r.returncode != 0
     assert "does-not-exist.yaml" in r.stderr + r.stdout, r.stderr
+
+
+def test_a_file_with_only_the_listeners_and_data_dir_serves_the_default_lobby(dg_bin, tmp_path):
+    """A newcomer's config: everything else comes from the built-in defaults, and a real
+    client gets the default lobby."""
+    import signal
+
+    from conftest import IO_TIMEOUT, TermProc, free_port, server_env, ssh_argv, wait_until
+
+    port, http_port = free_port(), free_port()
+    data = tmp_path / "data"
+    cfg = tmp_path / "minimal.yaml"
+    cfg.write_text(
+        f'ssh: {{ listen: "127.0.0.1:{port}" }}\n'
+        f'http: {{ listen: "127.0.0.1:{http_port}" }}\n'
+        f"data_dir: {data}\n"
+        # The default games run as `games` when root; as anyone else they would need this.
+        + ("games_as_server_user: true\n" if os.geteuid() != 0 else "")
+    )
+    log = open(tmp_path / "serve.log", "wb")
+    p = subprocess.Popen([str(dg_bin), "serve", "--config", str(cfg)], env=server_env(),
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        import socket
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return None
+
+        assert wait_until(up, START_TIMEOUT), (tmp_path / "serve.log").read_text()
+        with TermProc(ssh_argv(port, "newcomer")) as guest:
+            guest.wait_for("Not logged in.", "r) Register")
+            guest.wait_for("terminal games over ssh")  # the default banner
+            guest.send(b"q")
+            guest.wait_eof()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=IO_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
