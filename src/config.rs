@@ -1247,6 +1247,20 @@ fn validate_games(raw: Vec<RawGame>) -> Result<Vec<GameConfig>, ConfigError> {
             crate::game::saves::check_pattern(pattern, g.user_dir.as_deref())
                 .map_err(|why| key_error(at("save_file"), format!("{pattern:?} {why}")))?;
         }
+        // The options editor replaces this file for the player and gives it to `run_as`: it
+        // must be that player's own (a shared path would let any player rewrite it for all).
+        if let Some(pattern) = &g.rc_file {
+            crate::game::saves::check_pattern(pattern, g.user_dir.as_deref()).map_err(|why| {
+                let why = if why.starts_with("does not name the player") {
+                    "does not name the player (%u, or a %d whose user_dir does): every player \
+                     would edit one shared file"
+                        .to_owned()
+                } else {
+                    why
+                };
+                key_error(at("rc_file"), format!("{pattern:?} {why}"))
+            })?;
+        }
         if !(1..=MAX_SAVE_BACKUPS_KEPT).contains(&g.save_backups_kept) {
             return Err(key_error(
                 at("save_backups_kept"),
@@ -1652,6 +1666,28 @@ mod tests {
             "config key limits.max_connections: expected a whole number (0 or more), got \
              the string \"lots\" (set by DUNGEONGATE_LIMITS_MAX_CONNECTIONS)"
         );
+    }
+
+    #[test]
+    fn an_rc_file_must_be_each_players_own() {
+        let game = |rc: &str| {
+            format!(
+                "games:\n  - {{ id: nh, name: NH, command: /bin/cat, user_dir: \"%D/users/%u\", \
+                 rc_file: \"{rc}\", rc_template: \"x\" }}\n"
+            )
+        };
+        for bad in ["/etc/nethackrc", "%D/shared/rc", "%d/../../etc/rc"] {
+            let e = Config::from_yaml(&game(bad), "test", Vec::new())
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("games[0].rc_file"), "{e}");
+        }
+        for good in ["%d/nethackrc", "/var/games/rc/%u.rc"] {
+            assert!(
+                Config::from_yaml(&game(good), "test", Vec::new()).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

@@ -193,14 +193,16 @@ impl Store {
         let mut account = self
             .read(&wtxn, &key)?
             .ok_or_else(|| AuthError::NotFound(name.to_owned()))?;
-        let was_locked = account.locked;
+        let (was_locked, was_admin) = (account.locked, account.admin);
         f(&mut account);
         if account.key() != key {
             return Err(AuthError::Rename(name.to_owned()));
         }
         let value = encode(&account)?;
         self.accounts.put(&mut wtxn, &key, &value)?;
-        if account.locked && !was_locked {
+        // A lock, and an admin's rights taken away, end the account's sessions: an open
+        // lobby keeps what its login said (an admin menu among it) until it logs in again.
+        if (account.locked && !was_locked) || (was_admin && !account.admin) {
             self.revoke(&mut wtxn, &key)?;
         }
         wtxn.commit()?;
@@ -383,6 +385,21 @@ mod tests {
         assert_eq!(
             store.revocations_since(latest).unwrap().1,
             vec!["carol".to_string()]
+        );
+    }
+
+    #[test]
+    fn taking_admin_rights_away_is_recorded_too_granting_them_is_not() {
+        let dir = TempDir::new("revoke-admin");
+        let store = Store::open(&dir.0).unwrap();
+        store.create(&acct("dana")).unwrap();
+        let (start, _) = store.revocations_since(u64::MAX).unwrap();
+        store.update("dana", |a| a.admin = true).unwrap();
+        assert!(store.revocations_since(start).unwrap().1.is_empty());
+        store.update("dana", |a| a.admin = false).unwrap();
+        assert_eq!(
+            store.revocations_since(start).unwrap().1,
+            vec!["dana".to_string()]
         );
     }
 

@@ -47,14 +47,14 @@ impl Directory {
     pub fn find(&self, user: &str, game_id: &str) -> Option<&Listing> {
         self.games
             .values()
-            .find(|l| l.player == user && l.game_id == game_id)
+            .find(|l| l.player.eq_ignore_ascii_case(user) && l.game_id == game_id)
     }
 
     /// Every game `user` runs.
     pub fn of(&self, user: &str) -> Vec<Listing> {
         self.games
             .values()
-            .filter(|l| l.player == user)
+            .filter(|l| l.player.eq_ignore_ascii_case(user))
             .cloned()
             .collect()
     }

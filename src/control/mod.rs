@@ -181,9 +181,11 @@ impl Control {
     /// for the process's life; counts so far stay).
     pub fn reconfigure(&mut self, settings: ControlSettings) {
         self.throttle.set_rules(settings.throttle);
+        // Who games run as is decided at start (the reload's settings do not know it).
         self.settings = ControlSettings {
             max_concurrent: self.settings.max_concurrent,
             max_queued: self.settings.max_queued,
+            games_user: self.settings.games_user.clone(),
             ..settings
         };
     }

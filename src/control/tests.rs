@@ -997,3 +997,24 @@ fn an_admin_lock_stores_the_reason_and_ends_the_sessions_with_it() {
         Reply::Done(Err("There is no account named nobody.".into()))
     );
 }
+
+#[test]
+fn a_reload_keeps_who_games_run_as() {
+    let mut h = Harness::new();
+    h.control.settings.games_user = Some(crate::pty::RunAs {
+        uid: 5,
+        gid: 60,
+        name: "games".into(),
+        home: "/usr/games".into(),
+    });
+    let before = h.control.settings.games_user.clone();
+    let mut reloaded = h.control.settings.clone();
+    reloaded.games_user = None; // what ControlSettings::from_config gives
+    reloaded.max_pending = 7;
+    h.control.reconfigure(reloaded);
+    assert_eq!(h.control.settings.max_pending, 7);
+    assert_eq!(
+        h.control.settings.games_user.as_ref().map(|u| u.uid),
+        before.map(|u| u.uid)
+    );
+}

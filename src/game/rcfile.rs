@@ -136,6 +136,17 @@ pub fn read_file(path: &Path, owner: Option<&RunAs>) -> Result<Option<Vec<u8>>, 
         }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    // Looked at before it is opened: root never opens a device node (or anything else but a
+    // plain file) that turned up at the player's path; checked again on the descriptor.
+    match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if is_kind(&st, SFlag::S_IFLNK) => return Err(symlink(path)),
+        Ok(st) if !is_kind(&st, SFlag::S_IFREG) => {
+            return Err(unsafe_file(path, "is not a regular file"))
+        }
+        Ok(_) => {}
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(UserFileError::io(path, e).into()),
+    }
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK

@@ -123,7 +123,10 @@ impl DataCore {
 
     /// The account `name` was locked or deleted: end every connection logged in as it.
     pub(super) fn end_sessions_of(&mut self, name: &str) {
-        self.end_sessions_with(name, "Your account was locked or removed by the operator.");
+        self.end_sessions_with(
+            name,
+            "Your account was locked or removed, or its rights changed, by the operator.",
+        );
     }
 
     /// End every connection logged in as `name`, telling it `message`; its games, detached

@@ -180,6 +180,12 @@ pub struct DataCore {
     config_epoch: u64,
     /// An admin drains the server: new games are refused.
     draining: bool,
+    /// Connections recently closed for good (kicked, account locked): a game on its way to
+    /// one of them from another core is hung up on arrival, not kept for a return.
+    hung_up_conns: VecDeque<ConnRef>,
+    /// Games asked of other cores for connections here, not answered yet: the core does not
+    /// stop while one may still arrive (it would be dropped in the queue).
+    handovers_awaited: usize,
     /// Accept failures since the last warning.
     accept_failures: (Option<Instant>, u64),
     /// Links to the other data cores (watching).
@@ -240,6 +246,8 @@ impl DataCore {
             sample_armed: None,
             config_epoch: 0,
             draining: false,
+            hung_up_conns: VecDeque::new(),
+            handovers_awaited: 0,
             accept_failures: (None, 0),
             control_wake: p.peers.len(),
             peers: p.peers,
@@ -290,7 +298,8 @@ impl DataCore {
                 self.begin_stop();
             }
             if let Some(deadline) = self.stopping {
-                let done = self.conns.is_empty() && self.games.is_empty();
+                let done =
+                    self.conns.is_empty() && self.games.is_empty() && self.handovers_awaited == 0;
                 if done || now_ms() >= deadline {
                     break;
                 }
@@ -711,6 +720,16 @@ impl DataCore {
         let games = std::mem::take(&mut conn.games);
         let idle = conn.sock.is_idle();
         let hang_up = conn.hang_up_games;
+        if hang_up {
+            let r = ConnRef {
+                slot: slot as u32,
+                generation: conn.sock.generation,
+            };
+            if self.hung_up_conns.len() >= 64 {
+                self.hung_up_conns.pop_front();
+            }
+            self.hung_up_conns.push_back(r);
+        }
         for (_, g) in games {
             self.leave_game(g, now, hang_up);
         }

@@ -20,8 +20,10 @@ use crate::pty::WinSize;
 use crate::reactor::view::game_ref;
 use crate::watch::GameRef;
 
-/// Told when the game asked for is gone.
-const ENDED: &str = "Your game has ended in the meantime.";
+/// Told when the game is not where the directory said (it ended, or it is moving to another
+/// login's core this very moment).
+const ENDED: &str = "Your game is no longer there (it ended, or another login just took it); \
+                     press r again if it is still offered.";
 /// Told when the game is saving after its hangup.
 const SAVING: &str = "Your game is saving; try again in a moment.";
 /// Told when another connection has the game (and taking it over was not asked).
@@ -85,7 +87,9 @@ impl DataCore {
         let detached: Vec<usize> = self
             .games
             .iter()
-            .filter(|(_, game)| game.detached_until.is_some() && game.user == name)
+            .filter(|(_, game)| {
+                game.detached_until.is_some() && game.user.eq_ignore_ascii_case(name)
+            })
             .map(|(g, _)| g)
             .collect();
         for g in detached {
@@ -109,6 +113,9 @@ impl DataCore {
             key,
             size,
         };
+        if self.stopping.is_some() {
+            return self.not_reattached(to, SAVING);
+        }
         if usize::from(target.core) == self.id {
             match self.release_game(target, take_over) {
                 Ok(game) => self.adopt(to, game),
@@ -116,6 +123,7 @@ impl DataCore {
             }
             return;
         }
+        self.handovers_awaited += 1;
         self.send_peer(
             usize::from(target.core),
             PeerMsg::HandOver {
@@ -128,7 +136,15 @@ impl DataCore {
 
     /// Another core asks for game `target` for its connection `to`.
     pub(super) fn hand_over(&mut self, target: GameRef, take_over: bool, to: Reattacher) {
-        let msg = match self.release_game(target, take_over) {
+        // A stopping server hangs games up (they save); none leaves for a core that may be
+        // gone before it arrives.
+        let stopping = self.stopping.is_some() || self.shared.shutdown.load(Ordering::Relaxed);
+        let released = if stopping {
+            Err(SAVING)
+        } else {
+            self.release_game(target, take_over)
+        };
+        let msg = match released {
             Ok(game) => PeerMsg::HandedOver { to, game },
             Err(why) => PeerMsg::NotHandedOver { to, why },
         };
@@ -225,8 +241,10 @@ impl DataCore {
             game.arm(&mut self.ring, g);
         }
         let Some(conn) = self.conn(to.conn) else {
-            // The player went again while the game was on its way.
-            self.leave_game(g, now, false);
+            // The player went again while the game was on its way: kept for them, unless the
+            // connection was closed for good (kicked, locked).
+            let hang_up = self.hung_up_conns.contains(&to.conn);
+            self.leave_game(g, now, hang_up);
             return;
         };
         conn.games.push((to.key, g));

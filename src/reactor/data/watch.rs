@@ -578,8 +578,14 @@ impl DataCore {
                 take_over,
                 to,
             } => self.hand_over(target, take_over, to),
-            PeerMsg::HandedOver { to, game } => self.adopt(to, game),
-            PeerMsg::NotHandedOver { to, why } => self.not_reattached(to, why),
+            PeerMsg::HandedOver { to, game } => {
+                self.handovers_awaited = self.handovers_awaited.saturating_sub(1);
+                self.adopt(to, game);
+            }
+            PeerMsg::NotHandedOver { to, why } => {
+                self.handovers_awaited = self.handovers_awaited.saturating_sub(1);
+                self.not_reattached(to, why);
+            }
             PeerMsg::Gone { watcher } => {
                 for list in self.watching.values_mut() {
                     list.retain(|w| *w != watcher);

@@ -468,13 +468,33 @@ fn env_allowed(name: &[u8]) -> bool {
             && name.iter().all(|b| b.is_ascii_uppercase() || *b == b'_'))
 }
 
+/// The largest terminal a client may claim. Every cell of a game's screen model exists up
+/// front (tens of bytes each): 65535×65535 would be gigabytes on the server for one
+/// `pty-req`. No real terminal is near these.
+pub const MAX_COLS: u32 = 1000;
+pub const MAX_ROWS: u32 = 500;
+
 /// Clamp the client's u32 sizes into what a terminal can be.
 fn term_size(cols: u32, rows: u32, px_width: u32, px_height: u32) -> TermSize {
     let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
     TermSize {
-        cols: clamp(cols),
-        rows: clamp(rows),
+        cols: clamp(cols.min(MAX_COLS)),
+        rows: clamp(rows.min(MAX_ROWS)),
         px_width: clamp(px_width),
         px_height: clamp(px_height),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_terminal_size_is_capped_so_no_client_can_make_the_screen_model_huge() {
+        let s = term_size(u32::MAX, 65_535, 70_000, 1);
+        assert_eq!((u32::from(s.cols), u32::from(s.rows)), (MAX_COLS, MAX_ROWS));
+        assert_eq!((s.px_width, s.px_height), (u16::MAX, 1));
+        let s = term_size(80, 24, 0, 0);
+        assert_eq!((s.cols, s.rows), (80, 24));
     }
 }
