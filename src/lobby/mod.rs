@@ -896,6 +896,19 @@ impl Lobby {
             Some(Choice::Options) => self.open_options(),
             Some(Choice::Admin) => self.open_admin(),
             Some(Choice::Resume) => {
+                // A running game a reload took off the menu is still the player's to resume.
+                if let Some(r) = self
+                    .running
+                    .first()
+                    .filter(|r| !self.ctx.games.iter().any(|g| g.id == r.game_id))
+                {
+                    let game_id = r.game_id.clone();
+                    self.actions.push_back(LobbyAction::Play { game_id });
+                    self.notice = None;
+                    self.mode = Mode::Playing;
+                    self.mark(Dirty::Full);
+                    return;
+                }
                 let Some(index) = self
                     .running
                     .first()

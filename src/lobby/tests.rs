@@ -991,3 +991,22 @@ fn a_hostile_game_name_in_the_offer_is_shown_harmless() {
     assert!(!written.contains("\x1b]52"), "OSC 52 reached the terminal");
     assert!(!written.contains("\x07"));
 }
+
+#[test]
+fn a_running_game_a_reload_took_off_the_menu_can_still_be_resumed() {
+    let mut gone = alices_nethack(true);
+    gone.game_id = "removed".into();
+    gone.game_name = "Removed Game".into();
+    let mut h = Harness::new(Some(UserInfo {
+        running: vec![gone],
+        ..alice()
+    }));
+    h.assert_shows("r) Resume your game of Removed Game");
+    h.send(b"r");
+    assert_eq!(
+        h.action(),
+        Some(LobbyAction::Play {
+            game_id: "removed".into()
+        })
+    );
+}

@@ -44,6 +44,9 @@ pub struct Game {
     pub pty_closed: bool,
     /// Its player left and it waits for them until then (reactor clock); hung up after.
     pub detached_until: Option<u64>,
+    /// How long it waits for its player after a drop (its game's setting when it started:
+    /// a reload that removes the game does not take the grace away from a running one).
+    pub detach_grace_ms: u64,
     /// SIGHUP was sent; SIGKILL follows at `kill_at`.
     pub hung_up: bool,
     pub kill_at: Option<u64>,

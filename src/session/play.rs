@@ -25,8 +25,6 @@ const GAMES_NEED_TERMINAL: &str = "Games need a terminal: connect with `ssh -t`.
 const GUESTS_CANNOT_PLAY: &str = "Guests cannot play: log in as a registered user, or connect without a command to register.\r\n";
 /// Told when the reactor could not spawn the game.
 const SPAWN_FAILED: &str = "The game could not be started; the operator has been told.";
-/// Told when the game is not in the configuration (any more).
-const CANNOT_START: &str = "The game could not be started.";
 
 impl Session {
     /// A shell request: the lobby (a terminal is required).
@@ -119,13 +117,11 @@ impl Session {
         let Some((user, game_id)) = self.starting(game) else {
             return;
         };
-        let concurrent = match self.game_config(&game_id) {
-            Some(g) => g.concurrent_per_account,
-            None => {
-                self.refuse_play(game, CANNOT_START);
-                return;
-            }
-        };
+        // A game no longer in the configuration (a reload removed it) may still be running
+        // for this account: the claim finds it (and a fresh start of it then fails).
+        let concurrent = self
+            .game_config(&game_id)
+            .is_some_and(|g| g.concurrent_per_account);
         if concurrent {
             self.spawn(game, false);
             return;

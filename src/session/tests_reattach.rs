@@ -165,3 +165,17 @@ fn a_reattached_game_left_again_is_handed_back_to_the_reactor() {
     assert_eq!(h.hangups, vec![key]);
     assert!(!h.events_since(from).contains(&ClientEvent::ExitStatus(0)));
 }
+
+#[test]
+fn a_game_a_reload_removed_from_the_configuration_is_still_resumed() {
+    let mut h = Harness::build(password_client(ALICE, ALICE_PW), |c, _| {
+        c.games.retain(|g| g.id != AMULET);
+    });
+    h.control.listed = vec![alices_game(true)];
+    h.pump();
+    h.assert_shows("r) Resume your game of Amulet Run");
+    h.type_keys(b"r");
+    assert_eq!(h.reattaches.len(), 1);
+    assert!(h.spawner.asked.is_empty());
+    h.assert_shows("T:1234");
+}

@@ -392,6 +392,12 @@ impl DataCore {
             pty_closed: false,
             hung_up: false,
             detached_until: None,
+            // Only a claimed game (one copy per account) can be found again: a game that
+            // allows several copies is started anew each time, so keeping one would waste it.
+            detach_grace_ms: match self.env.config.game(&done.game_id) {
+                Some(c) if done.claimed => c.detach_grace_seconds.saturating_mul(1000),
+                _ => 0,
+            },
             kill_at: None,
             game_id: done.game_id,
             user: done.user,

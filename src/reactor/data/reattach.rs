@@ -48,12 +48,7 @@ impl DataCore {
         let Some(game) = self.games.get_mut(g) else {
             return;
         };
-        // Only a claimed game (one copy per account) can be found again: a game that allows
-        // several copies is started anew each time, so keeping one would only waste it.
-        let grace_ms = match self.env.config.game(&game.game_id) {
-            Some(c) if game.claimed => c.detach_grace_seconds.saturating_mul(1000),
-            _ => 0,
-        };
+        let grace_ms = game.detach_grace_ms;
         if hang_up || grace_ms == 0 || self.stopping.is_some() || game.hung_up || game.exited {
             return self.hang_up_game(g, now);
         }
