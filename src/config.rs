@@ -207,6 +207,10 @@ pub struct LimitsConfig {
     /// Failed logins, and failed registrations, one lobby connection may make.
     pub lobby_failed_logins: u8,
     pub lobby_failed_registrations: u8,
+    /// Games kept running for their dropped players at once (the server's total, shared out
+    /// over the cores); past it a dropped player's game is hung up at once. A detached game
+    /// holds a process and a PTY without a connection, so the per-source limits do not see it.
+    pub max_detached_games: usize,
     /// A lobby nobody types in is closed after this long.
     pub lobby_idle_seconds: u64,
     /// A logged-in connection with no session channel is closed after this long.
@@ -687,6 +691,7 @@ struct RawLimits {
     control_messages_burst: u32,
     lobby_failed_logins: u8,
     lobby_failed_registrations: u8,
+    max_detached_games: usize,
 }
 impl Default for RawLimits {
     fn default() -> Self {
@@ -716,6 +721,7 @@ impl Default for RawLimits {
             control_messages_burst: 200,
             lobby_failed_logins: 3,
             lobby_failed_registrations: 3,
+            max_detached_games: 1000,
         }
     }
 }
@@ -1076,6 +1082,7 @@ impl RawConfig {
                     "limits.lobby_failed_registrations",
                     u64::from(self.limits.lobby_failed_registrations),
                 )? as u8,
+                max_detached_games: self.limits.max_detached_games,
                 lobby_idle_seconds: positive(
                     "limits.lobby_idle_seconds",
                     self.limits.lobby_idle_seconds,

@@ -202,3 +202,23 @@ def test_a_nethack_player_killed_with_sigkill_gets_the_same_game_back_from_the_o
         back.send(b"q")
         back.wait_eof()
     assert wait_until(lambda: not any(p.pid in pids for p in srv.children()), 60)
+
+
+def test_past_the_cap_on_waiting_games_a_dropped_players_game_is_hung_up(server_factory, scripts_dir, keys):
+    srv = server_factory(
+        "reattach-cap",
+        config_overrides={
+            "games": [{**g, "detach_grace_seconds": GRACE_S} for g in default_games(scripts_dir)],
+            "limits": {"max_detached_games": 0},
+        },
+    )
+    srv.add_user(ALICE, ALICE_PW, [keys["ed25519"]])
+    srv.start()
+    try:
+        with client(srv, keys, command="cat") as p:
+            started(srv, p, b"capped")
+            p.kill()
+        srv.assert_idle("the game should have been hung up at once")
+        assert detached(srv) == 0
+    finally:
+        srv.stop()

@@ -52,6 +52,25 @@ impl DataCore {
         if hang_up || grace_ms == 0 || self.stopping.is_some() || game.hung_up || game.exited {
             return self.hang_up_game(g, now);
         }
+        // This core's share of the server's cap (rounded up, so a small cap still keeps one).
+        let limits = &self.env.config.limits;
+        let share = limits
+            .max_detached_games
+            .div_ceil(self.env.config.cores.max(1));
+        let detached_here = self
+            .games
+            .iter()
+            .filter(|(_, x)| x.detached_until.is_some())
+            .count();
+        if detached_here >= share {
+            if let Some(game) = self.games.get(g) {
+                tracing::warn!(parent: &game.span, cap = limits.max_detached_games, "too many games wait for their players; this one is hung up");
+            }
+            return self.hang_up_game(g, now);
+        }
+        let Some(game) = self.games.get_mut(g) else {
+            return;
+        };
         game.owner = None;
         let at = now.saturating_add(grace_ms);
         game.detached_until = Some(at);
