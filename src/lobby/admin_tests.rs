@@ -3,6 +3,7 @@
 
 use crate::admin::{SessionId, SessionInfo, MAX_BROADCAST};
 use crate::lobby::tests::Harness;
+use crate::lobby::tests::{actions, assert_not_shows, assert_shows, row_of};
 use crate::lobby::{LobbyAction, UserInfo};
 
 fn root() -> Option<UserInfo> {
@@ -34,25 +35,6 @@ fn session(n: u32) -> SessionInfo {
         idle_ms: u64::from(n) * 1000,
         connected_ms: 3_900_000,
     }
-}
-
-fn actions(t: &mut Harness) -> Vec<LobbyAction> {
-    std::iter::from_fn(|| t.action()).collect()
-}
-
-fn assert_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(s.contains(text), "{text:?} not on screen:\n{s}");
-}
-
-fn assert_not_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(!s.contains(text), "{text:?} on screen:\n{s}");
-}
-
-/// The row holding `text`.
-fn row_of(t: &Harness, text: &str) -> Option<usize> {
-    t.screen().lines().position(|l| l.contains(text))
 }
 
 /// The selected row's text (the one marked `>`).

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use super::MAX_PASTE;
 use crate::auth::{key_fingerprint, MAX_KEYS_PER_ACCOUNT};
 use crate::lobby::tests::Harness;
+use crate::lobby::tests::{actions, assert_not_shows, assert_shows, row_of};
 use crate::lobby::{KeyEntry, LobbyAction, UserInfo};
 
 fn alice() -> Option<UserInfo> {
@@ -39,25 +40,6 @@ fn entry(n: u8, comment: &str, added_unix: u64) -> KeyEntry {
         comment: comment.into(),
         added_unix,
     }
-}
-
-fn actions(t: &mut Harness) -> Vec<LobbyAction> {
-    std::iter::from_fn(|| t.action()).collect()
-}
-
-fn assert_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(s.contains(text), "{text:?} not on screen:\n{s}");
-}
-
-fn assert_not_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(!s.contains(text), "{text:?} on screen:\n{s}");
-}
-
-/// The row holding `text`.
-fn row_of(t: &Harness, text: &str) -> Option<usize> {
-    t.screen().lines().position(|l| l.contains(text))
 }
 
 /// `k`, then the list arrives.

@@ -2,6 +2,7 @@
 //! actions out.
 
 use super::{OptionsFile, MAX_FILE_BYTES, MAX_LINES, MAX_LINE_BYTES};
+use crate::lobby::tests::{actions, assert_not_shows, assert_shows};
 use crate::lobby::tests::{context, Harness};
 use crate::lobby::{GameEntry, LobbyAction, LobbyContext, UserInfo};
 
@@ -11,20 +12,6 @@ fn alice() -> Option<UserInfo> {
         admin: false,
         running: Vec::new(),
     })
-}
-
-fn actions(t: &mut Harness) -> Vec<LobbyAction> {
-    std::iter::from_fn(|| t.action()).collect()
-}
-
-fn assert_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(s.contains(text), "{text:?} not on screen:\n{s}");
-}
-
-fn assert_not_shows(t: &Harness, text: &str) {
-    let s = t.screen();
-    assert!(!s.contains(text), "{text:?} on screen:\n{s}");
 }
 
 /// The screen line holding `text`.

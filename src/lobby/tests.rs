@@ -1010,3 +1010,26 @@ fn a_running_game_a_reload_took_off_the_menu_can_still_be_resumed() {
         })
     );
 }
+
+// Helpers the sub-screens' tests share (`watch_tests`, `keys_tests`, `options_tests`,
+// `admin_tests`).
+
+/// Every action waiting, past the questions for running games.
+pub(in crate::lobby) fn actions(t: &mut Harness) -> Vec<LobbyAction> {
+    std::iter::from_fn(|| t.action()).collect()
+}
+
+pub(in crate::lobby) fn assert_shows(t: &Harness, text: &str) {
+    let s = t.screen();
+    assert!(s.contains(text), "{text:?} not on screen:\n{s}");
+}
+
+pub(in crate::lobby) fn assert_not_shows(t: &Harness, text: &str) {
+    let s = t.screen();
+    assert!(!s.contains(text), "{text:?} on screen:\n{s}");
+}
+
+/// The screen row holding `text`.
+pub(in crate::lobby) fn row_of(t: &Harness, text: &str) -> Option<usize> {
+    t.screen().lines().position(|l| l.contains(text))
+}

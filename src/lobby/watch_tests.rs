@@ -2,6 +2,7 @@
 //! actions out.
 
 use crate::lobby::tests::Harness;
+use crate::lobby::tests::{actions, row_of};
 use crate::lobby::{LobbyAction, UserInfo};
 use crate::watch::{GameList, GameRef, Listing};
 
@@ -35,15 +36,6 @@ fn open(t: &mut Harness, games: Vec<Listing>, now: u64) {
     assert!(t.lobby.wants_game_list());
     t.lobby.handle_game_list(list(games), now);
     t.flush();
-}
-
-fn actions(t: &mut Harness) -> Vec<LobbyAction> {
-    std::iter::from_fn(|| t.action()).collect()
-}
-
-/// The row holding `text`.
-fn row_of(t: &Harness, text: &str) -> Option<usize> {
-    t.screen().lines().position(|l| l.contains(text))
 }
 
 #[test]
