@@ -207,6 +207,14 @@ impl Session {
         }
     }
 
+    /// Every lobby of this connection takes the context as it is now (banner, games,
+    /// maintenance), redrawing what is up when it changed.
+    pub(super) fn refresh_lobbies(&mut self) {
+        let ctx = self.lobby_context();
+        self.channels
+            .for_each_lobby(|l| l.handle_context(ctx.clone()));
+    }
+
     /// What the lobby shows above its menus: banner, games, counts, today's date.
     pub(super) fn lobby_context(&self) -> LobbyContext {
         let config = &self.env.config;

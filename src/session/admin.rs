@@ -61,9 +61,7 @@ impl Session {
         if self.closed {
             return;
         }
-        let ctx = self.lobby_context();
-        self.channels
-            .for_each_lobby(|l| l.handle_context(ctx.clone()));
+        self.refresh_lobbies();
         self.run();
     }
 }

@@ -56,26 +56,14 @@ impl DataCore {
     /// An admin's line for every player on this core.
     pub(super) fn broadcast(&mut self, text: &str) {
         let now = now_ms();
-        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
-        for s in slots {
-            if let Some(c) = self.conns.get_mut(s) {
-                c.session.handle_broadcast(text, now);
-            }
-            self.after(s);
-        }
+        self.each_session(|session| session.handle_broadcast(text, now));
     }
 
     /// New games refused (`on`) or allowed again; the lobbies say so.
     pub(super) fn drain(&mut self, on: bool) {
         self.draining = on;
         let now = now_ms();
-        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
-        for s in slots {
-            if let Some(c) = self.conns.get_mut(s) {
-                c.session.handle_drain(on, now);
-            }
-            self.after(s);
-        }
+        self.each_session(|session| session.handle_drain(on, now));
     }
 
     /// An admin locked `name`: its connections end with the reason, its games are hung up.

@@ -104,6 +104,18 @@ impl DataCore {
         }
     }
 
+    /// Tell every connection's session something, then carry out what each needs (sends,
+    /// effects). The slots are listed first: the effects may close connections.
+    pub(super) fn each_session(&mut self, mut tell: impl FnMut(&mut Session)) {
+        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
+        for s in slots {
+            if let Some(c) = self.conns.get_mut(s) {
+                tell(&mut c.session);
+            }
+            self.after(s);
+        }
+    }
+
     /// A configuration reload: what this core starts from now on (connections, games, the
     /// lobbies it draws, which redraw at once with the new banner and games).
     pub(super) fn reconfigure(&mut self) {
@@ -111,13 +123,7 @@ impl DataCore {
         self.config_epoch = epoch;
         self.env.config = config.clone();
         let now = now_ms();
-        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
-        for s in slots {
-            if let Some(c) = self.conns.get_mut(s) {
-                c.session.handle_reconfigured(config.clone(), now);
-            }
-            self.after(s);
-        }
+        self.each_session(|session| session.handle_reconfigured(config.clone(), now));
         tracing::debug!(core = self.id, epoch, "configuration reloaded");
     }
 
@@ -255,16 +261,12 @@ impl DataCore {
                 );
             }
         }
-        let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
-        for s in slots {
-            if let Some(c) = self.conns.get_mut(s) {
-                c.session.shutdown(
-                    "The server is shutting down; your game is being saved.",
-                    now,
-                );
-            }
-            self.after(s);
-        }
+        self.each_session(|session| {
+            session.shutdown(
+                "The server is shutting down; your game is being saved.",
+                now,
+            );
+        });
         // Games whose player already left are hung up too.
         let games: Vec<usize> = self.games.iter().map(|(g, _)| g).collect();
         for g in games {
